@@ -1,0 +1,1 @@
+from . import backbones, heads  # noqa: F401  (registers modules in mmmamba.registry.MODELS)
