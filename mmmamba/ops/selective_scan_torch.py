@@ -52,10 +52,6 @@ class _Plan(NamedTuple):
     def block_len(self) -> int:
         return self.num_chunks * self.chunk_len
 
-    @property
-    def padded_len(self) -> int:
-        return self.num_blocks * self.block_len
-
 
 def _make_plan(length: int, state_elems: int, block_len: Optional[int],
                chunk_len: Optional[int]) -> _Plan:
@@ -69,10 +65,11 @@ def _make_plan(length: int, state_elems: int, block_len: Optional[int],
         chunk_len = math.ceil(math.sqrt(block_len))
     chunk_len = max(1, min(chunk_len, block_len))
     num_chunks = math.ceil(block_len / chunk_len)
-    return _Plan(num_blocks, num_chunks, chunk_len)
+    # rounding the block up to whole chunks may leave fewer blocks needed
+    return _Plan(math.ceil(length / (num_chunks * chunk_len)), num_chunks, chunk_len)
 
 
-def _scan_chunks_(a: Tensor, x: Tensor, h0: Tensor,
+def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
                   reverse: bool) -> Tuple[Tensor, Tensor]:
     """Run a linear recurrence over one block, in place.
 
@@ -80,6 +77,7 @@ def _scan_chunks_(a: Tensor, x: Tensor, h0: Tensor,
         a (Tensor): decays, ``(T, b, nc, S)``; sequence position ``c * T + j``
             is ``a[j, :, c]``. ``S`` is the flattened state (``dim * N``).
         x (Tensor): inputs, same shape; overwritten with the states.
+        decay (Tensor): ``(b, nc, S)``, the product of ``a`` over each chunk.
         h0 (Tensor): ``(b, S)``. Forward: the state before the block.
             Reverse: ``a * g`` at the first position after the block.
         reverse (bool): ``False``: ``x_t <- a_t x_{t-1} + x_t``.
@@ -90,139 +88,185 @@ def _scan_chunks_(a: Tensor, x: Tensor, h0: Tensor,
         each chunk (forward: state before the chunk; reverse: ``a * g`` after
         it), and the value leaving the block in the scan direction.
     """
-    T, _, nc, _ = a.shape
-    decay = a.prod(dim=0)  # (b, nc, S): product of a over each chunk
+    T, nc = a.shape[0], a.shape[2]
+    steps_a, steps_x = a.unbind(0), x.unbind(0)  # T views of (b, nc, S)
     carried = torch.empty_like(decay)
     if not reverse:
         # 1. every chunk from a zero state
         for j in range(1, T):
-            torch.addcmul(x[j], a[j], x[j - 1], out=x[j])
+            torch.addcmul(steps_x[j], steps_a[j], steps_x[j - 1], out=steps_x[j])
         # 2. carry the state over chunk ends
-        state = h0
+        state, last = h0, steps_x[T - 1]
         for c in range(nc):
             carried[:, c] = state
-            state = torch.addcmul(x[T - 1, :, c], decay[:, c], state)
+            state = torch.addcmul(last[:, c], decay[:, c], state)
         # 3. add the carried state, decayed by prod(a[0..j])
-        run = a[0] * carried
-        x[0] += run
+        run = carried * steps_a[0]
+        steps_x[0].add_(run)
         for j in range(1, T):
-            run.mul_(a[j])
-            x[j] += run
+            steps_x[j].add_(run.mul_(steps_a[j]))
     else:
         for j in range(T - 2, -1, -1):
-            torch.addcmul(x[j], a[j + 1], x[j + 1], out=x[j])
-        state = h0
+            torch.addcmul(steps_x[j], steps_a[j + 1], steps_x[j + 1], out=steps_x[j])
+        state, first_a, first_x = h0, steps_a[0], steps_x[0]
         for c in range(nc - 1, -1, -1):
             carried[:, c] = state
-            # a * g at the chunk's first position: a_0 (g_loc_0 + prod(a_1..a_{T-1}) state)
-            state = torch.addcmul(a[0, :, c] * x[0, :, c], decay[:, c], state)
+            # a * g at the chunk's first step: a_0 (g_loc_0 + prod(a_1..a_{T-1}) state)
+            state = torch.addcmul(first_a[:, c] * first_x[:, c], decay[:, c], state)
         run = carried.clone()
-        x[T - 1] += run
+        steps_x[T - 1].add_(run)
         for j in range(T - 2, -1, -1):
-            run.mul_(a[j + 1])
-            x[j] += run
+            steps_x[j].add_(run.mul_(steps_a[j + 1]))
     return carried, state
 
 
-def _to_blocks(t: Tensor, plan: _Plan, groups: int) -> Tensor:
-    """``(b, rows, L)`` -> ``(K, T, b, nc, groups, rows / groups)``, zero-padded, contiguous."""
-    b, rows, length = t.shape
-    t = F.pad(t, (0, plan.padded_len - length))
-    t = t.view(b, groups, rows // groups, plan.num_blocks, plan.num_chunks, plan.chunk_len)
-    # (b, g, r, K, nc, T) -> (K, T, b, nc, g, r)
-    return t.permute(3, 5, 0, 4, 1, 2).contiguous()
+def _to_block(t: Tensor, k: int, plan: _Plan) -> Tensor:
+    """Block ``k`` of ``t`` ``(b, g, r, L)`` as ``(T, b, nc, g, r)``, zero-padded, contiguous.
+
+    The result may share memory with ``t``.
+    """
+    b, g, r, length = t.shape
+    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
+    t = t[..., start:stop]
+    if stop - start < plan.block_len:
+        t = F.pad(t, (0, plan.block_len - (stop - start)))
+    # (b, g, r, nc, T) -> (T, b, nc, g, r)
+    return t.reshape(b, g, r, plan.num_chunks, plan.chunk_len).permute(4, 0, 3, 1, 2).contiguous()
 
 
-def _from_blocks(t: Tensor, length: int) -> Tensor:
-    """Inverse of :func:`_to_blocks`: ``(K, T, b, nc, g, r)`` -> ``(b, g * r, L)``."""
-    K, T, b, nc, g, r = t.shape
-    # (K, T, b, nc, g, r) -> (b, g, r, K, nc, T)
-    t = t.permute(2, 4, 5, 0, 3, 1).reshape(b, g * r, K * nc * T)
-    return t[..., :length]
+def _from_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
+    """Write ``block`` ``(T, b, nc, g, r)`` into block ``k`` of ``out`` ``(b, g, r, L)``."""
+    b, g, r, length = out.shape
+    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
+    # (T, b, nc, g, r) -> (b, g, r, nc, T) -> (b, g, r, nc * T)
+    block = block.permute(1, 3, 4, 2, 0).reshape(b, g, r, plan.block_len)
+    out[..., start:stop] = block[..., :stop - start]
+
+
+def _softplus_grad(pre: Tensor) -> Tensor:
+    """d softplus(x) / dx, with the linear tail that :func:`F.softplus` has above its threshold."""
+    return torch.where(pre > SOFTPLUS_THRESHOLD, 1.0, torch.sigmoid(pre))
 
 
 class _Core:
-    """Block-wise forward / backward of ``y = scan(dt, A, B, C, u)`` (no D, z)."""
+    """Block-wise forward and backward of the scan proper (``D`` and ``z`` excluded).
 
-    def __init__(self, u: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor,
-                 plan: _Plan) -> None:
-        # u, dt: (b, d, L); A: (d, N); B, C: (b, g, N, L)
+    Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``
+    and moved to the step-major block layout ``(T, b, nc, g, r)`` one block at
+    a time, so besides inputs and outputs only a few blocks are alive at once.
+    """
+
+    def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                 delta_bias: Optional[Tensor], softplus: bool, plan: _Plan) -> None:
+        # u, delta: (b, d, L); A: (d, N); B, C: (b, g, N, L); delta_bias: (d,)
         b, d, self.length = u.shape
-        self.groups = g = B.shape[1]
-        self.plan = plan
-        self.state_shape = (b, d, A.shape[1])
-        self.A = A.reshape(g, d // g, A.shape[1])  # (g, dg, N)
-        self.dt = _to_blocks(dt, plan, g)  # (K, T, b, nc, g, dg)
-        self.u = _to_blocks(u, plan, g)
-        self.dtu = self.dt * self.u
-        self.B = _to_blocks(B.flatten(1, 2), plan, g)  # (K, T, b, nc, g, N)
-        self.C = _to_blocks(C.flatten(1, 2), plan, g)
+        g, state = B.shape[1], A.shape[1]
+        self.plan, self.softplus = plan, softplus
+        self.state_shape = (b, d, state)
+        self.A = A.reshape(g, d // g, state)  # (g, dg, N)
+        self.u = u.unflatten(1, (g, -1))  # (b, g, dg, L)
+        self.delta = delta.unflatten(1, (g, -1))
+        # (g, dg) broadcasts over the block layout (T, b, nc, g, dg)
+        self.bias = None if delta_bias is None else delta_bias.reshape(g, -1)
+        self.B, self.C = B, C
+
+    def _inputs(self, k: int) -> Tuple[Optional[Tensor], ...]:
+        """Block ``k``: ``dt, u, dt * u`` as ``(T, b, nc, g, dg)``; ``B, C`` as
+        ``(T, b, nc, g, N)``; ``delta + bias`` before softplus (``None`` without)."""
+        plan = self.plan
+        pre = _to_block(self.delta, k, plan)  # may be a view of delta: no in-place ops
+        if self.bias is not None:
+            pre = pre + self.bias
+        dt = F.softplus(pre, threshold=SOFTPLUS_THRESHOLD) if self.softplus else pre.clone()
+        valid = self.length - k * plan.block_len
+        if valid < plan.block_len:
+            # padded steps must leave the state alone: dt = 0 there (a = 1, x = 0)
+            step = torch.arange(plan.block_len, device=dt.device).view(plan.num_chunks, -1)
+            dt.masked_fill_((step >= valid).t().reshape(plan.chunk_len, 1, -1, 1, 1), 0)
+        u = _to_block(self.u, k, plan)
+        return (dt, u, dt * u, _to_block(self.B, k, plan), _to_block(self.C, k, plan),
+                pre if self.softplus else None)
 
     def _buffer(self) -> Tensor:
-        K, T, b, nc, g, dg = self.dt.shape
-        return self.dt.new_empty(T, b, nc, g, dg, self.A.shape[-1])
+        b, g, dg, _ = self.u.shape
+        return self.u.new_empty(self.plan.chunk_len, b, self.plan.num_chunks, g, dg,
+                                self.A.shape[-1])
 
-    def _states(self, k: int, h0: Tensor, a: Tensor, h: Tensor) -> Tensor:
-        """Fill ``a`` (decays) and ``h`` (states) for block ``k``; return states entering each chunk."""
+    def _states(self, h0: Tensor, a: Tensor, h: Tensor, dt: Tensor, dtu: Tensor,
+                B: Tensor) -> Tuple[Tensor, Tensor]:
+        """Fill ``a`` (decays) and ``h`` (states) of one block entered with state ``h0``.
+
+        Returns the states entering each chunk and the per-chunk decay, both
+        ``(b, nc, S)``.
+        """
         T, b, nc = a.shape[:3]
-        torch.mul(self.dt[k].unsqueeze(-1), self.A, out=a).exp_()
+        torch.mul(dt.unsqueeze(-1), self.A, out=a).exp_()
         # x_t = dt_t u_t B_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-        torch.mul(self.dtu[k].unsqueeze(-1), self.B[k].unsqueeze(-2), out=h)
-        carried, _ = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1),
+        torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=h)
+        # prod_j exp(dt_j A) = exp(A sum_j dt_j): (b, nc, g, dg, 1) * (g, dg, N)
+        decay = torch.exp(dt.sum(0).unsqueeze(-1) * self.A).view(b, nc, -1)
+        carried, _ = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1), decay,
                                    h0.reshape(b, -1), reverse=False)
-        return carried
+        return carried, decay
 
     def forward(self) -> Tuple[Tensor, Tensor, Tensor]:
         """Returns ``y`` ``(b, d, L)``, block-entry states ``(K, b, d, N)`` and the last state."""
         K = self.plan.num_blocks
         a, h = self._buffer(), self._buffer()
-        y = torch.empty_like(self.dt)
+        y = torch.empty_like(self.u)  # (b, g, dg, L)
         # entry[k]: state before block k; entry[K]: the last state
-        entry = self.dt.new_zeros((K + 1, ) + self.state_shape)
+        entry = self.u.new_zeros((K + 1, ) + self.state_shape)
         for k in range(K):
-            self._states(k, entry[k], a, h)
-            # y_t = sum_n h_t C_t: (T, b, nc, g, dg, N) @ (T, b, nc, g, N, 1)
-            y[k] = torch.matmul(h, self.C[k].unsqueeze(-1)).squeeze(-1)
+            dt, _, dtu, B, C, _ = self._inputs(k)
+            self._states(entry[k], a, h, dt, dtu, B)
+            # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
+            _from_block_(y, k, self.plan, torch.einsum('tbcgdn,tbcgn->tbcgd', h, C))
             entry[k + 1] = h[-1, :, -1].reshape(self.state_shape)
-        return _from_blocks(y, self.length), entry[:K], entry[K].clone()
+        return y.flatten(1, 2), entry[:K], entry[K].clone()
 
     def backward(self, dy: Tensor, entry: Tensor,
-                 d_last: Optional[Tensor]) -> Tuple[Tensor, ...]:
-        """Gradients ``(du, ddt, dA, dB, dC)`` given ``dy`` ``(b, d, L)``."""
-        K, T, b, nc, g, dg = self.dt.shape
-        dy = _to_blocks(dy, self.plan, g)
+                 d_last: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
+        """Gradients ``(du, d_delta, d_bias, dA, dB, dC)`` given ``dy`` ``(b, d, L)``.
+
+        ``d_delta`` is taken through the softplus; ``d_bias`` is ``None``
+        without a bias.
+        """
+        plan = self.plan
+        b, g, dg, _ = self.u.shape
+        T, nc = plan.chunk_len, plan.num_chunks
+        dy = dy.unflatten(1, (g, -1))  # (b, g, dg, L)
         a, h, adj = self._buffer(), self._buffer(), self._buffer()
-        d_dtu = torch.empty_like(self.dt)
-        d_dtw = torch.empty_like(self.dt)
-        dB = torch.empty_like(self.B)
-        dC = torch.empty_like(self.C)
+        du, d_delta = torch.empty_like(self.u), torch.empty_like(self.u)
+        dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
         # a * g just after the current block; the last state's grad enters undecayed
         carry = (d_last if d_last is not None else entry.new_zeros(self.state_shape)).reshape(b, -1)
-        for k in range(K - 1, -1, -1):
-            carried = self._states(k, entry[k], a, h)
-            # dC_t = sum_dg dy_t h_t: (T, b, nc, g, 1, dg) @ (T, b, nc, g, dg, N)
-            dC[k] = torch.matmul(dy[k].unsqueeze(-2), h).squeeze(-2)
+        for k in range(plan.num_blocks - 1, -1, -1):
+            dt, u, dtu, B, C, pre = self._inputs(k)
+            dy_k = _to_block(dy, k, plan)
+            carried, decay = self._states(entry[k], a, h, dt, dtu, B)
+            # dC_t = sum_d dy_t h_t
+            _from_block_(dC, k, plan, torch.einsum('tbcgd,tbcgdn->tbcgn', dy_k, h))
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-            torch.mul(dy[k].unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
-            _, carry = _scan_chunks_(a.view(T, b, nc, -1), adj.view(T, b, nc, -1), carry,
+            torch.mul(dy_k.unsqueeze(-1), C.unsqueeze(-2), out=adj)
+            _, carry = _scan_chunks_(a.view(T, b, nc, -1), adj.view(T, b, nc, -1), decay, carry,
                                      reverse=True)
-            # adj is now g_t = dL/dx_t
-            dB[k] = torch.matmul(self.dtu[k].unsqueeze(-2), adj).squeeze(-2)
-            d_dtu[k] = torch.matmul(adj, self.B[k].unsqueeze(-1)).squeeze(-1)
+            # adj is now g_t = dL/dx_t = dL/dh_t
+            _from_block_(dB, k, plan, torch.einsum('tbcgd,tbcgdn->tbcgn', dtu, adj))
+            d_dtu = torch.einsum('tbcgdn,tbcgn->tbcgd', adj, B)
             # dL/d(dt A)_t = g_t a_t h_{t-1}; h_{t-1} of a chunk's first step is carried in
             adj.mul_(a)
             adj[1:].mul_(h[:-1])
             adj[0].mul_(carried.view(b, nc, g, dg, -1))
-            torch.mul(adj, self.A, out=h)
-            d_dtw[k] = h.sum(-1)
-            torch.mul(adj, self.dt[k].unsqueeze(-1), out=h)
-            dA += h.sum((0, 1, 2))
-        du = d_dtu * self.dt
-        ddt = torch.addcmul(d_dtw, d_dtu, self.u)
-        return (_from_blocks(du, self.length), _from_blocks(ddt, self.length),
-                dA.flatten(0, 1), _from_blocks(dB, self.length).unflatten(1, (g, -1)),
-                _from_blocks(dC, self.length).unflatten(1, (g, -1)))
+            d_dt = torch.mul(adj, self.A, out=h).sum(-1)
+            dA += torch.mul(adj, dt.unsqueeze(-1), out=h).sum((0, 1, 2))
+            d_dt.addcmul_(d_dtu, u)
+            _from_block_(du, k, plan, d_dtu.mul_(dt))
+            if pre is not None:
+                d_dt.mul_(_softplus_grad(pre))
+            _from_block_(d_delta, k, plan, d_dt)
+        d_bias = None if self.bias is None else d_delta.sum((0, 3)).flatten()
+        return du.flatten(1, 2), d_delta.flatten(1, 2), d_bias, dA.flatten(0, 1), dB, dC
 
 
 def compute_dtype(*tensors: Optional[Tensor]) -> torch.dtype:
@@ -232,11 +276,12 @@ def compute_dtype(*tensors: Optional[Tensor]) -> torch.dtype:
     return torch.float32
 
 
-def _delta(delta: Tensor, delta_bias: Optional[Tensor], softplus: bool) -> Tuple[Tensor, Tensor]:
-    """Returns ``(pre, dt)``: ``delta + bias`` and the step size after optional softplus."""
-    pre = delta if delta_bias is None else delta + delta_bias.unsqueeze(-1)
-    dt = F.softplus(pre, threshold=SOFTPLUS_THRESHOLD) if softplus else pre
-    return pre, dt
+def _cast_inputs(cdt: torch.dtype, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                 delta_bias: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
+    """Inputs in the compute dtype, with ``B``, ``C`` as ``(b, g, N, L)``."""
+    if B.dim() == 3:
+        B, C = B.unsqueeze(1), C.unsqueeze(1)  # (b, N, L) -> (b, 1, N, L)
+    return tuple(None if t is None else t.to(cdt) for t in (u, delta, A, B, C, delta_bias))
 
 
 class SelectiveScanTorch(torch.autograd.Function):
@@ -248,23 +293,17 @@ class SelectiveScanTorch(torch.autograd.Function):
                 delta_softplus: bool, return_last_state: bool, block_len: Optional[int],
                 chunk_len: Optional[int]):
         cdt = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
+        b, d, length = u.shape
+        plan = _make_plan(length, b * d * A.shape[1], block_len, chunk_len)
         with torch.autocast(u.device.type, enabled=False):
-            u_, delta_, A_, B_, C_ = (t.to(cdt) for t in (u, delta, A, B, C))
-            grouped = B.dim() == 4
-            if not grouped:
-                B_, C_ = B_.unsqueeze(1), C_.unsqueeze(1)  # (b, N, L) -> (b, 1, N, L)
-            bias = None if delta_bias is None else delta_bias.to(cdt)
-            _, dt = _delta(delta_, bias, delta_softplus)
-            b, d, length = u.shape
-            plan = _make_plan(length, b * d * A.shape[1], block_len, chunk_len)
-            core = _Core(u_, dt, A_, B_, C_, plan)
+            core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), delta_softplus, plan)
             y, entry, last = core.forward()
             if D is not None:
-                y = torch.addcmul(y, u_, D.to(cdt).unsqueeze(-1))
+                y.addcmul_(core.u.flatten(1, 2), D.to(cdt).unsqueeze(-1))
             out = y if z is None else y * F.silu(z.to(cdt))
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, entry,
                               y if z is not None else None)
-        ctx.config = (delta_softplus, grouped, plan, cdt)
+        ctx.config = (delta_softplus, plan, cdt)
         out = out.to(u.dtype)
         if return_last_state:
             return out, last
@@ -273,14 +312,10 @@ class SelectiveScanTorch(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_out: Tensor, *rest: Optional[Tensor]):
         u, delta, A, B, C, D, z, delta_bias, entry, y = ctx.saved_tensors
-        softplus, grouped, plan, cdt = ctx.config
+        softplus, plan, cdt = ctx.config
         d_last = rest[0] if rest else None
         with torch.autocast(u.device.type, enabled=False):
-            u_, delta_, A_, B_, C_ = (t.to(cdt) for t in (u, delta, A, B, C))
-            if not grouped:
-                B_, C_ = B_.unsqueeze(1), C_.unsqueeze(1)
-            bias = None if delta_bias is None else delta_bias.to(cdt)
-            pre, dt = _delta(delta_, bias, softplus)
+            core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), softplus, plan)
             dy = d_out.to(cdt)
             dz = None
             if z is not None:
@@ -289,23 +324,19 @@ class SelectiveScanTorch(torch.autograd.Function):
                 # d silu(z) / dz = sig * (1 + z * (1 - sig))
                 dz = dy * y * sig * (1 + z_ * (1 - sig))
                 dy = dy * z_ * sig
-            core = _Core(u_, dt, A_, B_, C_, plan)
-            du, ddt, dA, dB, dC = core.backward(
+            du, d_delta, d_bias, dA, dB, dC = core.backward(
                 dy, entry, None if d_last is None else d_last.to(cdt))
             dD = None
             if D is not None:
-                du = torch.addcmul(du, dy, D.to(cdt).unsqueeze(-1))
-                dD = (dy * u_).sum((0, 2))
-            if softplus:
-                ddt = ddt * torch.where(pre > SOFTPLUS_THRESHOLD, 1.0, torch.sigmoid(pre))
-            d_bias = None if delta_bias is None else ddt.sum((0, 2))
-            if not grouped:
+                du.addcmul_(dy, D.to(cdt).unsqueeze(-1))
+                dD = (dy * core.u.flatten(1, 2)).sum((0, 2))
+            if B.dim() == 3:
                 dB, dC = dB.squeeze(1), dC.squeeze(1)
 
         def cast(grad: Optional[Tensor], like: Optional[Tensor]) -> Optional[Tensor]:
             return None if grad is None or like is None else grad.to(like.dtype)
 
-        return (cast(du, u), cast(ddt, delta), cast(dA, A), cast(dB, B), cast(dC, C),
+        return (cast(du, u), cast(d_delta, delta), cast(dA, A), cast(dB, B), cast(dC, C),
                 cast(dD, D), cast(dz, z), cast(d_bias, delta_bias), None, None, None, None)
 
 

@@ -83,8 +83,11 @@ SHAPES = [
 @pytest.mark.parametrize('length,state,groups,block_len,chunk_len', SHAPES)
 def test_matches_reference_all_options(length, state, groups, block_len, chunk_len):
     inputs = make_inputs(length=length, state=state, groups=groups)
+    before = {k: v.detach().clone() for k, v in inputs.items()}
     assert_matches_reference(inputs, delta_softplus=True, return_last_state=True,
                              block_len=block_len, chunk_len=chunk_len)
+    for name, value in before.items():  # no input was modified in place
+        assert torch.equal(inputs[name], value), name
 
 
 # Each optional input on/off, softplus, return_last_state.

@@ -1,0 +1,242 @@
+"""Benchmark the selective-scan backends: time and peak memory, as ratios to the reference.
+
+For every case and every backend available on the device, a fresh Python
+subprocess builds random inputs and measures
+
+- **fwd+bwd peak memory**: on CUDA, ``torch.cuda.max_memory_allocated`` above
+  what was allocated before the call. On CPU, the peak resident set size of
+  the process (``VmHWM`` in ``/proc/self/status``) above the resident size
+  just before the call, after resetting the peak by writing ``5`` to
+  ``/proc/self/clear_refs`` (Linux). This is the first fwd+bwd at that shape
+  in a fresh process, so memory freed by earlier runs cannot hide in the
+  allocator's cache; it counts everything the call touches (autograd graph,
+  saved tensors, temporaries), not just what torch reports;
+- **forward time** (under ``torch.no_grad()``, i.e. inference) and
+  **fwd+bwd time** (forward with grad, then ``backward`` of a weighted sum):
+  the best of ``--repeat`` runs after the memory run. The reference is slow
+  at large shapes, so there it runs once (``--ref-budget``): its fwd+bwd time
+  is then the (cold) memory run itself.
+
+Ratios compare with the ``reference`` backend measured in the same run:
+``speed-up = t_reference / t_backend`` and ``mem = peak_backend / peak_reference``.
+The case ``target`` and ``target x4`` check linear growth in ``L`` and
+``mem-target`` the memory goal of issue 4.
+
+Examples::
+
+    python tools/analysis_tools/benchmark_scan.py            # all cases (~10 min on 2 cores)
+    python tools/analysis_tools/benchmark_scan.py --quick    # smoke run, small shapes
+    python tools/analysis_tools/benchmark_scan.py --cases target vim-s --backends torch reference
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+# (name, batch, dim, L, N, what it is); the reference is skipped where only
+# the backends' own scaling matters.
+CASES = [
+    ('vim-s', 1, 1536, 197, 16, 'Vim-S 224^2: dim 768 x 2 directions'),
+    ('vmamba-t-s1', 1, 384, 3136, 1, 'VMamba-T stage 1 224^2: dim 96 x 4 directions'),
+    ('target', 1, 192, 3136, 16, 'speed target of issue 4'),
+    ('target-x4', 1, 192, 4 * 3136, 16, 'target with 4x L (linearity; no reference)'),
+    ('dense-4k', 1, 192, 4096, 16, 'dense prediction, 64^2 tokens'),
+    ('dense-16k', 1, 192, 16384, 16, 'dense prediction, 128^2 tokens'),
+    ('mem-target', 1, 384, 16384, 16, 'memory target of issue 4'),
+]
+NO_REFERENCE = {'target-x4'}
+QUICK_DIVISOR = 16  # --quick: L / 16 (at least 16) and a single repeat
+
+
+def _read_status(field: str) -> int:
+    """A ``/proc/self/status`` field in bytes."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f'{field} not in /proc/self/status')
+
+
+def _reset_cpu_peak() -> None:
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # resets VmHWM to the current RSS
+
+
+def worker(spec: Dict) -> Dict:
+    """Measure one (case, backend) in this process; returns times (s) and peak (bytes)."""
+    import torch
+    from mmmamba.ops import selective_scan
+
+    if spec['threads']:
+        torch.set_num_threads(spec['threads'])
+    device = torch.device(spec['device'])
+    batch, dim, length, state = spec['shape']
+    backend = spec['backend']
+    gen = torch.Generator().manual_seed(0)
+
+    def make(*shape, scale=1.0, offset=0.0):
+        return (torch.randn(*shape, generator=gen) * scale + offset).to(device).requires_grad_()
+
+    # as in a Mamba block: delta before softplus around -4..0, A = -exp(A_log)
+    u = make(batch, dim, length)
+    delta = make(batch, dim, length, offset=-2.0)
+    A = (-torch.arange(1, state + 1, dtype=torch.float32).repeat(dim, 1)).to(device).requires_grad_()
+    B = make(batch, state, length)
+    C = make(batch, state, length)
+    D = make(dim)
+    bias = make(dim, scale=0.1)
+    weight = torch.randn(batch, dim, length, generator=gen).to(device)
+
+    def forward():
+        return selective_scan(u, delta, A, B, C, D, None, bias, True, backend=backend)
+
+    def fwd_bwd():
+        (forward() * weight).sum().backward()
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    # load code paths on a tiny problem, away from the measured shape
+    tiny = [t[..., :4].detach().requires_grad_() if t.dim() == 3 else t for t in (u, delta)]
+    selective_scan(tiny[0], tiny[1], A, B[..., :4].detach(), C[..., :4].detach(), D, None, bias,
+                   True, backend=backend).sum().backward()
+
+    result = {}
+    if device.type == 'cuda':
+        sync()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        fwd_bwd()
+        sync()
+        result['fwd_bwd_cold'] = time.perf_counter() - start
+        result['peak'] = torch.cuda.max_memory_allocated() - base
+    else:
+        _reset_cpu_peak()
+        base = _read_status('VmRSS')
+        start = time.perf_counter()
+        fwd_bwd()
+        result['fwd_bwd_cold'] = time.perf_counter() - start
+        result['peak'] = _read_status('VmHWM') - base
+
+    repeat = spec['repeat']
+    fwd_times, fb_times = [], []
+    for _ in range(repeat):
+        with torch.no_grad():
+            sync()
+            start = time.perf_counter()
+            forward()
+            sync()
+            fwd_times.append(time.perf_counter() - start)
+    for _ in range(repeat - 1):
+        sync()
+        start = time.perf_counter()
+        fwd_bwd()
+        sync()
+        fb_times.append(time.perf_counter() - start)
+    result['fwd'] = min(fwd_times)
+    result['fwd_bwd'] = min(fb_times) if fb_times else result['fwd_bwd_cold']
+    return result
+
+
+def run_case(spec: Dict) -> Optional[Dict]:
+    """Run :func:`worker` in a fresh interpreter; ``None`` if it failed."""
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', json.dumps(spec)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f'  ! {spec["case"]}/{spec["backend"]} failed:\n{proc.stderr[-2000:]}', flush=True)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--quick', action='store_true', help='small shapes, one repeat')
+    parser.add_argument('--cases', nargs='+', choices=[c[0] for c in CASES],
+                        default=[c[0] for c in CASES])
+    parser.add_argument('--backends', nargs='+', choices=['cuda', 'torch', 'reference'],
+                        help='default: every backend available on the device')
+    parser.add_argument('--device', default='cuda' if _cuda_available() else 'cpu')
+    parser.add_argument('--repeat', type=int, default=3, help='runs per timing (best is kept)')
+    parser.add_argument('--ref-budget', type=float, default=4e7,
+                        help='above this batch*dim*L*N the reference runs once')
+    parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--json', help='also write the results to this file')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+
+    from mmmamba.ops import available_backends
+    backends = args.backends or available_backends(args.device)
+    if 'reference' not in backends:
+        backends = backends + ['reference']
+    import torch
+    print(f'torch {torch.__version__}, device {args.device}, threads '
+          f'{args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}', flush=True)
+
+    results = {}
+    for name, batch, dim, length, state, note in CASES:
+        if name not in args.cases:
+            continue
+        if args.quick:
+            length = max(16, length // QUICK_DIVISOR)
+        shape = [batch, dim, length, state]
+        for backend in backends:
+            if backend == 'reference' and name in NO_REFERENCE:
+                continue
+            big = batch * dim * length * state > args.ref_budget
+            repeat = 1 if args.quick or (backend == 'reference' and big) else args.repeat
+            spec = dict(case=name, backend=backend, shape=shape, device=args.device,
+                        repeat=repeat, threads=args.threads)
+            t0 = time.perf_counter()
+            res = run_case(spec)
+            if res is not None:
+                res.update(shape=shape, note=note, repeat=repeat)
+                results[(name, backend)] = res
+                print(f'  {name:12s} {backend:9s} fwd {res["fwd"] * 1e3:10.1f} ms  fwd+bwd '
+                      f'{res["fwd_bwd"] * 1e3:10.1f} ms  peak {res["peak"] / 2**20:8.1f} MiB  '
+                      f'({time.perf_counter() - t0:.0f} s)', flush=True)
+
+    print_table(results)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump({f'{k[0]}/{k[1]}': v for k, v in results.items()}, f, indent=1)
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def print_table(results: Dict) -> None:
+    header = (f'{"case":12s} {"(batch, dim, L, N)":22s} {"backend":9s} {"fwd ms":>10s} '
+              f'{"fwd+bwd ms":>11s} {"peak MiB":>9s} {"fwd x":>7s} {"fwd+bwd x":>9s} '
+              f'{"mem/ref":>8s}')
+    print('\n' + header + '\n' + '-' * len(header))
+    for (name, backend), res in results.items():
+        ref = results.get((name, 'reference'))
+        ratios = ['-', '-', '-']
+        if ref is not None and backend != 'reference':
+            ratios = [f'{ref["fwd"] / res["fwd"]:.1f}', f'{ref["fwd_bwd"] / res["fwd_bwd"]:.1f}',
+                      f'{res["peak"] / ref["peak"]:.3f}' if ref['peak'] > 0 else '-']
+        print(f'{name:12s} {str(tuple(res["shape"])):22s} {backend:9s} {res["fwd"] * 1e3:10.1f} '
+              f'{res["fwd_bwd"] * 1e3:11.1f} {res["peak"] / 2**20:9.1f} {ratios[0]:>7s} '
+              f'{ratios[1]:>9s} {ratios[2]:>8s}')
+    print('fwd x / fwd+bwd x: speed-up over the reference; mem/ref: peak memory over the '
+          "reference's.")
+    for backend in sorted({k[1] for k in results} - {'reference'}):
+        base, long = results.get(('target', backend)), results.get(('target-x4', backend))
+        if base and long:
+            print(f'{backend}: 4x L costs {long["fwd"] / base["fwd"]:.2f}x (fwd), '
+                  f'{long["fwd_bwd"] / base["fwd_bwd"]:.2f}x (fwd+bwd)')
+
+
+if __name__ == '__main__':
+    main()
