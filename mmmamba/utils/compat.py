@@ -9,8 +9,15 @@ Instead of switching weights-only loading off (which would let any downloaded ch
 code), :func:`allow_mmengine_checkpoint_types` adds exactly the types mmengine writes to torch's
 allow-list of safe globals. Every other global still makes ``torch.load`` refuse the file.
 Call :func:`mmengine_checkpoint_safe_globals` to see the list.
+
+One entry needs care: a ``HistoryBuffer`` pickles its statistics functions
+(``HistoryBuffer.min`` ...), which protocol 2 writes as ``getattr(HistoryBuffer, 'min')``.
+Allowing the real ``getattr`` would let a crafted file reach arbitrary attributes (and from
+there ``eval``), so the allow-list gets :func:`history_buffer_getattr` under that name instead:
+it resolves only attributes of ``HistoryBuffer`` that are its registered statistics methods.
 """
-from typing import List
+import pickle
+from typing import Any, List
 
 import numpy as np
 import torch
@@ -24,6 +31,25 @@ def _numpy_reconstruct_globals() -> list:
     return [multiarray._reconstruct, multiarray.scalar]
 
 
+def history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``getattr`` restricted to the statistics methods of mmengine's ``HistoryBuffer``."""
+    from mmengine.logging import HistoryBuffer
+
+    if obj is HistoryBuffer and isinstance(name, str) and name in _history_buffer_methods():
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'weights-only load refused getattr({obj!r}, {name!r}): only the statistics methods of '
+        'mmengine.logging.HistoryBuffer are allowed')
+
+
+def _history_buffer_methods() -> set:
+    from mmengine.logging import HistoryBuffer
+
+    names = {'min', 'max', 'current', 'mean'}
+    names.update(HistoryBuffer._statistics_methods)
+    return {n for n in names if callable(getattr(HistoryBuffer, n, None))}
+
+
 def mmengine_checkpoint_safe_globals() -> List[object]:
     """The globals an mmengine checkpoint needs besides tensors and builtins."""
     from mmengine.logging import HistoryBuffer
@@ -31,7 +57,10 @@ def mmengine_checkpoint_safe_globals() -> List[object]:
     dtype_classes = [type(np.dtype(name)) for name in (
         'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
         'float16', 'float32', 'float64')]
-    return [np.ndarray, np.dtype, *dtype_classes, *_numpy_reconstruct_globals(), HistoryBuffer]
+    return [
+        np.ndarray, np.dtype, *dtype_classes, *_numpy_reconstruct_globals(), HistoryBuffer,
+        (history_buffer_getattr, 'builtins.getattr')
+    ]
 
 
 def allow_mmengine_checkpoint_types() -> None:
