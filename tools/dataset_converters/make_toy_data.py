@@ -34,8 +34,8 @@ Contents:
   first five of mmseg's ``ADE20KDataset.METAINFO``, its label map for
   ``metainfo=dict(classes=ADE_CLASSES, palette=ADE_PALETTE)`` is the identity on 0..4 (a class
   name outside ADE's 150 would make ``ADE20KDataset`` raise), and the same files also load with
-  ``BaseSegDataset(reduce_zero_label=True)``. Note that ``ADE20KDataset`` fixes
-  ``reduce_zero_label=True`` itself and rejects it as an argument.
+  ``BaseSegDataset(reduce_zero_label=True)``. ``ADE20KDataset`` defaults to
+  ``reduce_zero_label=True``.
 * ImageNet classification, classes ``IMAGENET_CLASSES`` = ('circle', 'square', 'star',
   'triangle'), one shape per image. The names are sorted, so the labels found by scanning the
   folders (mmpretrain ``CustomDataset`` without ``ann_file``) equal those in ``meta/*.txt``.
