@@ -1,1 +1,3 @@
+from .mambaout_head import MambaOutHead
 
+__all__ = ['MambaOutHead']

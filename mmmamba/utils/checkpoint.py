@@ -1,0 +1,150 @@
+"""Loading pretrained weights into a module, with key conversion and a clear report.
+
+Used by the backbones' ``init_weights()`` for ``init_cfg=dict(type='Pretrained', ...)`` and by
+the scripts in ``tools/model_converters/``. Unlike a plain ``load_state_dict(strict=False)``, it
+never ends in a silent random initialisation: a missing file, a checkpoint none of whose keys
+match the module, or a shape mismatch raises.
+"""
+import logging
+from collections import OrderedDict
+from typing import Callable, Dict, NamedTuple, Optional, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger, print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+
+StateDict = Dict[str, torch.Tensor]
+
+# Sub-dicts in which training frameworks store the weights, tried in this order.
+STATE_DICT_KEYS = ('state_dict', 'model', 'module')
+
+
+class LoadResult(NamedTuple):
+    """Keys of a :func:`load_pretrained` call.
+
+    Attributes:
+        loaded (list[str]): Module keys that received a checkpoint tensor.
+        missing (list[str]): Module keys the checkpoint does not have.
+        unexpected (list[str]): Checkpoint keys the module does not have.
+    """
+    loaded: list
+    missing: list
+    unexpected: list
+
+
+def read_state_dict(checkpoint: Union[str, dict],
+                    map_location: str = 'cpu',
+                    logger: Optional[Union[MMLogger, str]] = None) -> StateDict:
+    """Read a flat state dict from a file, URL or already-loaded checkpoint.
+
+    Files and URLs go through mmengine's ``CheckpointLoader`` (local paths, ``http(s)://``,
+    ``torchvision://``, ``open-mmlab://``, ...); a missing local file raises
+    ``FileNotFoundError`` naming the path. The weights are taken from the first of the
+    ``'state_dict'``, ``'model'`` or ``'module'`` entries that exists (else the dict itself), and a
+    ``module.`` prefix left by (Distributed)DataParallel is removed.
+
+    Args:
+        checkpoint (str | dict): Path or URL of a checkpoint, or a loaded checkpoint.
+        map_location (str): Device to load tensors to. Defaults to 'cpu'.
+        logger (MMLogger | str, optional): Logger for mmengine's loader. Defaults to None.
+
+    Returns:
+        OrderedDict[str, torch.Tensor]: The flat state dict.
+    """
+    if isinstance(checkpoint, str):
+        checkpoint = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location=map_location, logger=logger)
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f'a checkpoint must hold a dict, got {type(checkpoint).__name__}')
+    for key in STATE_DICT_KEYS:
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    state_dict = OrderedDict()
+    for key, value in checkpoint.items():
+        state_dict[key[len('module.'):] if key.startswith('module.') else key] = value
+    return state_dict
+
+
+def load_pretrained(module: nn.Module,
+                    checkpoint: Union[str, dict],
+                    prefix: Optional[str] = None,
+                    converter: Optional[Callable[[StateDict], StateDict]] = None,
+                    map_location: str = 'cpu',
+                    logger: Optional[Union[MMLogger, str]] = None) -> LoadResult:
+    """Load a checkpoint into ``module``, reporting what did not match.
+
+    Steps: :func:`read_state_dict` → ``converter`` (e.g. ``convert_mambaout``, mapping foreign
+    layouts to ours) → ``prefix`` filtering with mmengine's ``Pretrained`` semantics (keep the
+    keys that start with ``prefix`` and strip it; none starting with it raises) → shape check →
+    ``module.load_state_dict(strict=False)``. Missing and unexpected keys are logged as
+    warnings.
+
+    Args:
+        module (nn.Module): The module to load into.
+        checkpoint (str | dict): Path or URL of a checkpoint, or a loaded checkpoint.
+        prefix (str, optional): Load only the keys under this prefix, e.g. ``'backbone.'`` to
+            load a backbone from a classifier or detector checkpoint. Defaults to None (all).
+        converter (callable, optional): Maps the flat state dict to ``module``'s layout.
+            Defaults to None.
+        map_location (str): Device to load tensors to. Defaults to 'cpu'.
+        logger (MMLogger | str, optional): Where to report. Defaults to None, the current
+            mmengine logger.
+
+    Returns:
+        LoadResult: The loaded, missing and unexpected keys.
+
+    Raises:
+        FileNotFoundError: ``checkpoint`` is a local path that does not exist.
+        KeyError: No key starts with ``prefix``, or no key matches the module.
+        ValueError: A matched key has a different shape in the checkpoint and in the module.
+    """
+    logger = logger if logger is not None else 'current'
+    source = checkpoint if isinstance(checkpoint, str) else 'the given checkpoint dict'
+    state_dict = read_state_dict(checkpoint, map_location=map_location, logger=logger)
+    if converter is not None:
+        state_dict = converter(state_dict)
+
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state_dict = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
+                                 if k.startswith(prefix))
+        if not state_dict:
+            raise KeyError(f'no key of {source} starts with prefix {prefix!r}')
+
+    own = module.state_dict()
+    loaded = [k for k in state_dict if k in own]
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    name = type(module).__name__
+    if not loaded:
+        hint = _prefix_hint(list(state_dict), list(own))
+        raise KeyError(f'none of the {len(state_dict)} keys of {source} (e.g. '
+                       f'{list(state_dict)[:3]}) matches {name} (e.g. {list(own)[:3]}){hint}')
+    mismatched = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}'
+                  for k in loaded if state_dict[k].shape != own[k].shape]
+    if mismatched:
+        raise ValueError(f'shape mismatch loading {source} into {name}:\n  ' +
+                         '\n  '.join(mismatched))
+
+    module.load_state_dict(state_dict, strict=False)
+    print_log(f'loaded {len(loaded)}/{len(own)} tensors of {name} from {source}', logger=logger)
+    if missing:
+        print_log(f'{name}: keys missing from {source} (left as initialised): {missing}',
+                  logger=logger, level=logging.WARNING)
+    if unexpected:
+        print_log(f'{name}: unexpected keys in {source} (ignored): {unexpected}', logger=logger,
+                  level=logging.WARNING)
+    return LoadResult(loaded, missing, unexpected)
+
+
+def _prefix_hint(checkpoint_keys: list, module_keys: list) -> str:
+    """Suggest the prefix that would make the checkpoint keys match, if there is one."""
+    module_keys = set(module_keys)
+    for key in checkpoint_keys:
+        parts = key.split('.')
+        for i in range(1, len(parts)):
+            if '.'.join(parts[i:]) in module_keys:
+                return f"; did you mean prefix='{'.'.join(parts[:i])}.'?"
+    return ''
