@@ -1,0 +1,42 @@
+# Mask R-CNN + FPN with a MambaOut backbone, COCO instance segmentation, 1x schedule.
+#
+# Recipe of the MambaOut paper (Yu & Wang, https://arxiv.org/abs/2405.07992, Sec. 4.2):
+# ImageNet-1k initialisation, 12 epochs, shorter side 800 / longer side <= 1333 (the stock
+# mmdet pipeline), AdamW lr 1e-4, total batch 16 (4 GPUs x 4 images), FP16.
+# The size configs (configs/mask_rcnn_mambaout_{t,s,b}.py) set arch, drop path, FPN widths
+# and the pretrained checkpoint.
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+
+data_root = '{{$COCO_ROOT:data/coco/}}'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmmamba.MambaOut',
+        arch='tiny',
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.3),
+    neck=dict(in_channels=[96, 192, 384, 576]))
+
+# 4 GPUs x 4 images = 16
+train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+
+# No weight decay on 1-D parameters (norm weights, biases), as timm does for the backbone.
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
+
+# lr 1e-4 is for a total batch of 16; `tools/train.py --auto-scale-lr` rescales it.
+auto_scale_lr = dict(enable=False, base_batch_size=16)

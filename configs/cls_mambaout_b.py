@@ -1,0 +1,10 @@
+# MambaOut-B on ImageNet-1k, 224x224, 300 epochs, total batch 4096 (32 GPUs x 128 images).
+# Paper (arXiv 2405.07992, Table 1): 84.8M params, 15.8G MACs, 84.2% top-1.
+# Drop path 0.6: scripts/train_mambaout_base.sh of the official repository.
+#   bash tools/dist_train.sh configs/cls_mambaout_b.py 8 --auto-scale-lr
+_base_ = ['./_base_/cls_mambaout.py']
+custom_imports = dict(imports=['mmmamba'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(arch='base', drop_path_rate=0.6),
+    head=dict(in_channels=768))

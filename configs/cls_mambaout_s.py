@@ -1,0 +1,10 @@
+# MambaOut-S on ImageNet-1k, 224x224, 300 epochs, total batch 4096 (32 GPUs x 128 images).
+# Paper (arXiv 2405.07992, Table 1): 48.5M params, 9.0G MACs, 84.1% top-1.
+# Drop path 0.4: scripts/train_mambaout_small.sh of the official repository.
+#   bash tools/dist_train.sh configs/cls_mambaout_s.py 8 --auto-scale-lr
+_base_ = ['./_base_/cls_mambaout.py']
+custom_imports = dict(imports=['mmmamba'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(arch='small', drop_path_rate=0.4),
+    head=dict(in_channels=576))

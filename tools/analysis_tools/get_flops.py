@@ -1,0 +1,203 @@
+"""Parameters and MACs of the model of an mmmamba config, with mmengine's complexity analysis.
+
+    python tools/analysis_tools/get_flops.py configs/cls_mambaout_t.py --shape 224 --paper
+    python tools/analysis_tools/get_flops.py configs/mask_rcnn_mambaout_t.py --shape 800 1280 --paper
+    python tools/analysis_tools/get_flops.py configs/upernet_mambaout_t.py --shape 512 2048 --paper
+
+The task is read from the config's ``default_scope``; what is counted follows the task
+libraries' own ``get_flops`` tools. mmengine's ``FlopAnalyzer`` counts one multiply-add as one
+"flop", so its figure is in MACs, the unit of the papers.
+
+- ``mmpretrain``: the classifier's ``mode='tensor'`` forward on one image: backbone and head.
+- ``mmdet``: the detector's ``mode='tensor'`` forward (mmdet's ``TwoStageDetector._forward``):
+  backbone, neck, RPN head, then the RoI heads on the RPN's proposals: all of them (at most
+  ``test_cfg.rpn.max_per_img``) through the box head, the first 100 through the mask head.
+  The number of RoIs is printed; the weights are random, the seed fixed.
+- ``mmseg``: the segmentor's ``mode='tensor'`` forward (backbone and decode head); the
+  auxiliary head, unused at inference, is left out of the MACs as mmseg's tool does. Both
+  parameter counts, with and without it, are printed.
+
+``Params`` is the whole model as the config builds it (what is trained and saved).
+"""
+import argparse
+import os.path as osp
+from functools import partial
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
+
+# Figures of the MambaOut paper (arXiv 2405.07992, Tables 1, 3, 4; Kobe: the official README),
+# keyed by config name: (params in M, MACs in G, input (H, W)), written with the paper's digits.
+PAPER_COMPLEXITY: Dict[str, Tuple[float, float, Tuple[int, int]]] = {
+    'cls_mambaout_femto': (7.3, 1.2, (224, 224)),
+    'cls_mambaout_kobe': (9.1, 1.5, (224, 224)),
+    'cls_mambaout_t': (26.5, 4.5, (224, 224)),
+    'cls_mambaout_s': (48.5, 9.0, (224, 224)),
+    'cls_mambaout_b': (84.8, 15.8, (224, 224)),
+    'mask_rcnn_mambaout_t': (43, 262, (800, 1280)),
+    'mask_rcnn_mambaout_s': (65, 354, (800, 1280)),
+    'mask_rcnn_mambaout_b': (100, 495, (800, 1280)),
+    'upernet_mambaout_t': (54, 938, (512, 2048)),
+    'upernet_mambaout_s': (76, 1032, (512, 2048)),
+    'upernet_mambaout_b': (112, 1178, (512, 2048)),
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Count the parameters and MACs of a model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape', type=int, nargs='+', default=[224, 224], help='input size: S or H W')
+    parser.add_argument(
+        '--paper', action='store_true', help="print the paper's figures next to the measured ones")
+    parser.add_argument(
+        '--show-table', action='store_true', help='print the per-module complexity table')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, e.g. model.backbone.arch=small')
+    return parser.parse_args()
+
+
+def _input_size(shape: list) -> Tuple[int, int]:
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    raise ValueError(f'--shape takes S or H W, got {shape}')
+
+
+def _det_inputs(model: torch.nn.Module, height: int, width: int) -> Tuple[torch.Tensor, list]:
+    from mmdet.structures import DetDataSample
+
+    meta = dict(img_shape=(height, width), ori_shape=(height, width), scale_factor=(1., 1.))
+    data = model.data_preprocessor(
+        dict(
+            inputs=[torch.randint(0, 256, (3, height, width), dtype=torch.uint8)],
+            data_samples=[DetDataSample(metainfo=meta)]),
+        training=False)
+    return data['inputs'], data['data_samples']
+
+
+def _seg_inputs(model: torch.nn.Module, height: int, width: int) -> torch.Tensor:
+    from mmseg.structures import SegDataSample
+
+    meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width))
+    data = model.data_preprocessor(
+        dict(
+            inputs=[torch.randint(0, 256, (3, height, width), dtype=torch.uint8)],
+            data_samples=[SegDataSample(metainfo=meta)]),
+        training=False)
+    return data['inputs']
+
+
+def measure(cfg: Config, height: int, width: int, show_table: bool = False) -> dict:
+    """Build the model of ``cfg`` (random weights) and count its parameters and MACs.
+
+    Returns a dict with ``params`` (whole model), ``params_counted`` (the modules the MACs
+    were counted on), ``macs``, ``input_shape`` (H, W after padding) and, for detectors,
+    ``num_rois`` (box head, mask head).
+    """
+    scope = cfg.get('default_scope', None)
+    if scope not in ('mmpretrain', 'mmdet', 'mmseg'):
+        raise ValueError(f'default_scope must be mmpretrain, mmdet or mmseg, got {scope!r}')
+    init_default_scope(scope)
+    torch.manual_seed(0)
+
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model.eval()
+    result = dict(params=sum(p.numel() for p in model.parameters()))
+
+    if scope == 'mmpretrain':
+        inputs = torch.randn(1, 3, height, width)
+    elif scope == 'mmseg':
+        inputs = _seg_inputs(model, height, width)
+        model.auxiliary_head = None
+    else:
+        inputs, data_samples = _det_inputs(model, height, width)
+        model.forward = partial(model.forward, data_samples=data_samples, mode='tensor')
+        num_rois: Dict[str, int] = {}
+        for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
+            extractor = getattr(model.roi_head, name, None)
+            if extractor is not None:
+                extractor.register_forward_hook(
+                    partial(_record_rois, num_rois=num_rois, name=name))
+        result['num_rois'] = num_rois
+    result['input_shape'] = tuple(inputs.shape[-2:])
+
+    with torch.no_grad():
+        info = get_model_complexity_info(
+            model, inputs=(inputs, ), show_table=show_table, show_arch=False)
+    result['params_counted'] = info['params']
+    result['macs'] = info['flops']
+    result['table'] = info['out_table']
+    return result
+
+
+def _record_rois(module: torch.nn.Module, args: tuple, output: torch.Tensor, num_rois: dict,
+                 name: str) -> None:
+    num_rois[name] = int(args[1].shape[0])  # args: (feats, rois)
+
+
+def _paper_note(measured: float, paper: Optional[float], unit: float, suffix: str) -> str:
+    """``(paper X, +d%)``, noting when the difference is within the paper's last digit."""
+    if paper is None:
+        return ''
+    digits = repr(paper).split('.')[1] if isinstance(paper, float) else ''
+    half_step = 0.5 * 10**-len(digits)
+    note = f'   (paper {paper}{suffix}, {100 * (measured / unit - paper) / paper:+.1f}%'
+    if abs(measured / unit - paper) <= half_step:
+        note += ', equal at the paper\'s precision'
+    return note + ')'
+
+
+def main() -> None:
+    args = parse_args()
+    height, width = _input_size(args.shape)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    # Counting needs no pretrained weights: never download or read them.
+    cfg.model.get('backbone', {}).pop('init_cfg', None)
+
+    result = measure(cfg, height, width, show_table=args.show_table)
+
+    name = osp.splitext(osp.basename(args.config))[0]
+    paper_params = paper_macs = None
+    if args.paper:
+        if name not in PAPER_COMPLEXITY:
+            print(f'no paper figures for {name}; known: {", ".join(PAPER_COMPLEXITY)}')
+        else:
+            paper_params, paper_macs, paper_shape = PAPER_COMPLEXITY[name]
+            if paper_shape != (height, width):
+                print(f'NOTE: the paper counts MACs at {paper_shape[0]}x{paper_shape[1]}, '
+                      f'not {height}x{width}')
+                paper_macs = None
+
+    if args.show_table:
+        print(result['table'])
+    line = '=' * 60
+    print(line)
+    print(f'Config:      {args.config}')
+    print(f'Input shape: 1x3x{result["input_shape"][0]}x{result["input_shape"][1]}')
+    print(f'Params:      {result["params"] / 1e6:.2f}M ({result["params"]})'
+          + _paper_note(result['params'], paper_params, 1e6, 'M'))
+    if result['params_counted'] != result['params']:
+        print(f'Params without the auxiliary head: {result["params_counted"] / 1e6:.2f}M '
+              f'({result["params_counted"]})')
+    print(f'MACs:        {result["macs"] / 1e9:.2f}G ({result["macs"]})'
+          + _paper_note(result['macs'], paper_macs, 1e9, 'G'))
+    if 'num_rois' in result:
+        rois = result['num_rois']
+        print(f'RoIs:        {rois.get("bbox_roi_extractor", 0)} through the box head, '
+              f'{rois.get("mask_roi_extractor", 0)} through the mask head')
+    print(line)
+
+
+if __name__ == '__main__':
+    main()
