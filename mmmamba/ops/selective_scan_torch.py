@@ -143,6 +143,17 @@ def _from_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
     out[..., start:stop] = block[..., :stop - start]
 
 
+def _exp_floor(dtype: torch.dtype) -> float:
+    """Lowest exponent whose ``exp`` is a normal number.
+
+    ``exp`` of anything lower is below the smallest normal float, and torch's
+    CPU ``exp`` takes a path some 50x slower for such arguments. Decays are
+    therefore floored at ``exp(floor)`` (about 3e-38 in float32), which moves a
+    state by less than that fraction of itself.
+    """
+    return math.log(torch.finfo(dtype).tiny) + 1.0
+
+
 def _softplus_grad(pre: Tensor) -> Tensor:
     """d softplus(x) / dx, with the linear tail that :func:`F.softplus` has above its threshold."""
     return torch.where(pre > SOFTPLUS_THRESHOLD, 1.0, torch.sigmoid(pre))
@@ -192,39 +203,49 @@ class _Core:
         return self.u.new_empty(self.plan.chunk_len, b, self.plan.num_chunks, g, dg,
                                 self.A.shape[-1])
 
-    def _states(self, h0: Tensor, a: Tensor, h: Tensor, dt: Tensor, dtu: Tensor,
-                B: Tensor) -> Tuple[Tensor, Tensor]:
-        """Fill ``a`` (decays) and ``h`` (states) of one block entered with state ``h0``.
+    def _decays(self, a: Tensor, x: Tensor, dt: Tensor, dtu: Tensor, B: Tensor) -> Tensor:
+        """Fill ``a`` with the decays and ``x`` with the inputs of one block.
 
-        Returns the states entering each chunk and the per-chunk decay, both
-        ``(b, nc, S)``.
+        Returns the decay over each chunk, ``(b, nc, S)``.
         """
         T, b, nc = a.shape[:3]
-        torch.mul(dt.unsqueeze(-1), self.A, out=a).exp_()
+        floor = _exp_floor(a.dtype)
+        torch.mul(dt.unsqueeze(-1), self.A, out=a).clamp_(min=floor).exp_()
         # x_t = dt_t u_t B_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-        torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=h)
+        torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=x)
         # prod_j exp(dt_j A) = exp(A sum_j dt_j): (b, nc, g, dg, 1) * (g, dg, N)
-        decay = torch.exp(dt.sum(0).unsqueeze(-1) * self.A).view(b, nc, -1)
-        carried, _ = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1), decay,
-                                   h0.reshape(b, -1), reverse=False)
-        return carried, decay
+        return (dt.sum(0).unsqueeze(-1) * self.A).clamp_(min=floor).exp_().view(b, nc, -1)
 
-    def forward(self) -> Tuple[Tensor, Tensor, Tensor]:
-        """Returns ``y`` ``(b, d, L)``, block-entry states ``(K, b, d, N)`` and the last state."""
-        K = self.plan.num_blocks
+    def forward(self) -> Tuple[Tensor, Tensor]:
+        """Returns ``y`` ``(b, d, L)`` and the states entering every chunk, ``(K, b, nc, S)``.
+
+        The last of those is followed by the last state, at ``[K, :, 0]``.
+        """
+        plan = self.plan
+        K, T, nc = plan.num_blocks, plan.chunk_len, plan.num_chunks
         a, h = self._buffer(), self._buffer()
         y = torch.empty_like(self.u)  # (b, g, dg, L)
-        # entry[k]: state before block k; entry[K]: the last state
-        entry = self.u.new_zeros((K + 1, ) + self.state_shape)
+        b = y.shape[0]
+        chunk_states = a.new_empty(K + 1, b, nc, a[0, 0, 0].numel())
+        state = a.new_zeros(b, chunk_states.shape[-1])
         for k in range(K):
             dt, _, dtu, B, C, _ = self._inputs(k)
-            self._states(entry[k], a, h, dt, dtu, B)
+            decay = self._decays(a, h, dt, dtu, B)
+            chunk_states[k], state = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1),
+                                                   decay, state, reverse=False)
             # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
-            _from_block_(y, k, self.plan, torch.einsum('tbcgdn,tbcgn->tbcgd', h, C))
-            entry[k + 1] = h[-1, :, -1].reshape(self.state_shape)
-        return y.flatten(1, 2), entry[:K], entry[K].clone()
+            _from_block_(y, k, plan, torch.einsum('tbcgdn,tbcgn->tbcgd', h, C))
+        chunk_states[K, :, 0] = state
+        return y.flatten(1, 2), chunk_states
 
-    def backward(self, dy: Tensor, entry: Tensor,
+    def _replay(self, a: Tensor, h: Tensor, chunk_states: Tensor) -> None:
+        """States of a block from the states entering its chunks; ``h`` holds the inputs."""
+        steps_a, steps_h = a.flatten(3).unbind(0), h.flatten(3).unbind(0)  # T x (b, nc, S)
+        steps_h[0].addcmul_(steps_a[0], chunk_states)
+        for j in range(1, len(steps_h)):
+            steps_h[j].addcmul_(steps_a[j], steps_h[j - 1])
+
+    def backward(self, dy: Tensor, chunk_states: Tensor,
                  d_last: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
         """Gradients ``(du, d_delta, d_bias, dA, dB, dC)`` given ``dy`` ``(b, d, L)``.
 
@@ -240,11 +261,13 @@ class _Core:
         dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
         # a * g just after the current block; the last state's grad enters undecayed
-        carry = (d_last if d_last is not None else entry.new_zeros(self.state_shape)).reshape(b, -1)
+        carry = (d_last.reshape(b, -1) if d_last is not None else
+                 chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:]))
         for k in range(plan.num_blocks - 1, -1, -1):
             dt, u, dtu, B, C, pre = self._inputs(k)
             dy_k = _to_block(dy, k, plan)
-            carried, decay = self._states(entry[k], a, h, dt, dtu, B)
+            decay = self._decays(a, h, dt, dtu, B)
+            self._replay(a, h, chunk_states[k])
             # dC_t = sum_d dy_t h_t
             _from_block_(dC, k, plan, torch.einsum('tbcgd,tbcgdn->tbcgn', dy_k, h))
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
@@ -257,7 +280,7 @@ class _Core:
             # dL/d(dt A)_t = g_t a_t h_{t-1}; h_{t-1} of a chunk's first step is carried in
             adj.mul_(a)
             adj[1:].mul_(h[:-1])
-            adj[0].mul_(carried.view(b, nc, g, dg, -1))
+            adj[0].mul_(chunk_states[k].view(b, nc, g, dg, -1))
             d_dt = torch.mul(adj, self.A, out=h).sum(-1)
             dA += torch.mul(adj, dt.unsqueeze(-1), out=h).sum((0, 1, 2))
             d_dt.addcmul_(d_dtu, u)
@@ -297,21 +320,22 @@ class SelectiveScanTorch(torch.autograd.Function):
         plan = _make_plan(length, b * d * A.shape[1], block_len, chunk_len)
         with torch.autocast(u.device.type, enabled=False):
             core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), delta_softplus, plan)
-            y, entry, last = core.forward()
+            y, chunk_states = core.forward()
             if D is not None:
                 y.addcmul_(core.u.flatten(1, 2), D.to(cdt).unsqueeze(-1))
             out = y if z is None else y * F.silu(z.to(cdt))
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, entry,
+        # (K, b, nc, S) is (L / chunk_len) states: what backward replays chunks from
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunk_states[:-1],
                               y if z is not None else None)
         ctx.config = (delta_softplus, plan, cdt)
         out = out.to(u.dtype)
         if return_last_state:
-            return out, last
+            return out, chunk_states[-1, :, 0].view(b, d, -1).clone()
         return out
 
     @staticmethod
     def backward(ctx, d_out: Tensor, *rest: Optional[Tensor]):
-        u, delta, A, B, C, D, z, delta_bias, entry, y = ctx.saved_tensors
+        u, delta, A, B, C, D, z, delta_bias, chunk_states, y = ctx.saved_tensors
         softplus, plan, cdt = ctx.config
         d_last = rest[0] if rest else None
         with torch.autocast(u.device.type, enabled=False):
@@ -325,7 +349,7 @@ class SelectiveScanTorch(torch.autograd.Function):
                 dz = dy * y * sig * (1 + z_ * (1 - sig))
                 dy = dy * z_ * sig
             du, d_delta, d_bias, dA, dB, dC = core.backward(
-                dy, entry, None if d_last is None else d_last.to(cdt))
+                dy, chunk_states, None if d_last is None else d_last.to(cdt))
             dD = None
             if D is not None:
                 du.addcmul_(dy, D.to(cdt).unsqueeze(-1))

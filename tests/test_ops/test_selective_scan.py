@@ -103,6 +103,17 @@ def test_matches_reference_option_combinations(with_D, with_z, with_bias, softpl
                              block_len=12, chunk_len=5)
 
 
+def test_non_contiguous_inputs():
+    # as in a Mamba block, u, delta and B, C are transposed views of (batch, L, channels)
+    base = make_inputs(length=21, state=4)
+    inputs = {k: v.detach().clone() for k, v in base.items()}
+    for name in ('u', 'delta', 'z', 'B', 'C'):
+        inputs[name] = inputs[name].transpose(1, 2).contiguous().transpose(1, 2)
+        assert not inputs[name].is_contiguous()
+    inputs = {k: v.requires_grad_() for k, v in inputs.items()}
+    assert_matches_reference(inputs, delta_softplus=True, block_len=9, chunk_len=4)
+
+
 def test_public_function_dispatches_to_torch_on_cpu():
     inputs = make_inputs(length=19)
     out = selective_scan(**inputs, delta_softplus=True)
@@ -186,14 +197,16 @@ def test_long_sequence_with_large_delta_is_finite():
     torch.testing.assert_close(out2, out, rtol=1e-4, atol=1e-4)
 
 
-def test_backward_keeps_no_full_state_tensor():
+def test_backward_keeps_states_only_at_chunk_starts():
     batch, dim, length, state = 1, 8, 512, 16
     inputs = make_inputs(batch, dim, length, state, dtype=torch.float32)
-    out = selective_scan_torch(**inputs, delta_softplus=True, block_len=128)
-    saved = out.grad_fn.saved_tensors
-    biggest = max(t.numel() for t in saved if t is not None)
-    # the inputs and per-block states only; nothing of size (batch, dim, L, N)
-    assert biggest <= max(t.numel() for t in inputs.values())
+    inputs['z'] = None  # with z, the pre-gate output (batch, dim, L) is saved as well
+    out = selective_scan_torch(**inputs, delta_softplus=True, block_len=128, chunk_len=16)
+    saved = [t for t in out.grad_fn.saved_tensors if t is not None]
+    inputs_numel = sum(t.numel() for t in inputs.values() if t is not None)
+    states_numel = sum(t.numel() for t in saved) - inputs_numel
+    # one (batch, dim, N) state per chunk of 16 steps, not one per step
+    assert states_numel == batch * dim * state * length // 16
 
 
 def test_gradcheck_tiny():
