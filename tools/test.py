@@ -4,6 +4,7 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT 4
 """
 import argparse
+import json
 import os
 import os.path as osp
 
@@ -79,7 +80,11 @@ def main() -> None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl or .pickle file, got {args.out}')
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-    runner.test()
+    metrics = runner.test()
+    if runner.rank == 0:
+        # Machine-readable copy of the final metrics (used by tools/demo.py).
+        with open(osp.join(cfg.work_dir, 'test_metrics.json'), 'w') as f:
+            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
 
 
 if __name__ == '__main__':

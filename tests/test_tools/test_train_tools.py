@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+import mmmamba  # noqa: F401  (allow-lists what mmengine checkpoints hold, for torch.load)
+
 REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / 'tests' / 'data' / 'toy_regression_config.py'
 

@@ -1,0 +1,77 @@
+# Toy variant of configs/mask_rcnn_mambaout_t.py for a CPU demo on the generated toy COCO set
+# (tools/dataset_converters/make_toy_data.py). It inherits the real config and overrides only
+# data, image size, schedule and model width; it trains from scratch in fp32.
+_base_ = '../mask_rcnn_mambaout_t.py'
+
+data_root = '{{$TOY_COCO_ROOT:data/toy/coco/}}'
+metainfo = dict(
+    classes=('circle', 'square', 'triangle'), palette=[(220, 20, 60), (0, 180, 0), (30, 60, 230)])
+image_size = (160, 160)
+
+# Narrow neck and heads (64 channels instead of 256) and fewer RoIs: ~10x cheaper on a CPU.
+width = 64
+model = dict(
+    backbone=dict(arch='femto', drop_path_rate=0.0, init_cfg=None),
+    neck=dict(in_channels=[48, 96, 192, 288], out_channels=width),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=3),
+        mask_roi_extractor=dict(out_channels=width),
+        mask_head=dict(in_channels=width, conv_out_channels=width, num_classes=3)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=100)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img='val2017/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs, eta_min_ratio=0.05),
+]
+# fp32 on CPU (AmpOptimWrapper needs CUDA); from scratch, so a higher lr than the 1e-4 fine-tune.
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
+default_hooks = dict(
+    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
