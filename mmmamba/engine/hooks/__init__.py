@@ -1,0 +1,3 @@
+from .input_check_hook import InputCheckHook
+
+__all__ = ['InputCheckHook']
