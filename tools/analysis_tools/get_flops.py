@@ -1,21 +1,24 @@
 """Parameters and MACs of the model of an mmmamba config, with mmengine's complexity analysis.
 
     python tools/analysis_tools/get_flops.py configs/cls_mambaout_t.py --shape 224 --paper
-    python tools/analysis_tools/get_flops.py configs/mask_rcnn_mambaout_t.py --shape 800 1280 --paper
+    python tools/analysis_tools/get_flops.py configs/mask_rcnn_mambaout_t.py \
+        --shape 800 1280 --paper
     python tools/analysis_tools/get_flops.py configs/upernet_mambaout_t.py --shape 512 2048 --paper
 
 The task is read from the config's ``default_scope``; what is counted follows the task
 libraries' own ``get_flops`` tools. mmengine's ``FlopAnalyzer`` counts one multiply-add as one
-"flop", so its figure is in MACs, the unit of the papers.
+"flop" (convolutions, linear layers, matmuls, norms; not element-wise activations or sums), so
+its figure is in MACs, the unit of the paper.
 
 - ``mmpretrain``: the classifier's ``mode='tensor'`` forward on one image: backbone and head.
 - ``mmdet``: the detector's ``mode='tensor'`` forward (mmdet's ``TwoStageDetector._forward``):
   backbone, neck, RPN head, then the RoI heads on the RPN's proposals: all of them (at most
-  ``test_cfg.rpn.max_per_img``) through the box head, the first 100 through the mask head.
-  The number of RoIs is printed; the weights are random, the seed fixed.
+  ``test_cfg.rpn.max_per_img``, 1000) through the box head, the first 100 through the mask
+  head. This is the convention of the paper's detection MACs (and of mmdet 2.x's
+  ``forward_dummy``). The number of RoIs is printed; the weights are random, the seed fixed.
 - ``mmseg``: the segmentor's ``mode='tensor'`` forward (backbone and decode head); the
   auxiliary head, unused at inference, is left out of the MACs as mmseg's tool does. Both
-  parameter counts, with and without it, are printed.
+  parameter counts, with and without it, are printed; the paper's include it.
 
 ``Params`` is the whole model as the config builds it (what is trained and saved).
 """
