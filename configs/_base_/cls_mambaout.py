@@ -76,4 +76,9 @@ train_cfg = dict(by_epoch=True, max_epochs=300, val_interval=1)
 auto_scale_lr = dict(base_batch_size=4096)
 
 # EMA is not part of the paper's recipe; to keep one, add
-# custom_hooks = [dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+# custom_hooks = [dict(type='mmmamba.InputCheckHook'),
+#                 dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
+
+# Stop early with a clear message on bad data roots, missing images, a class-count mismatch
+# or a load_from checkpoint of another model (see mmmamba/engine/hooks/input_check_hook.py).
+custom_hooks = [dict(type='mmmamba.InputCheckHook')]

@@ -49,3 +49,7 @@ param_scheduler = [
 
 # lr 1e-4 is for a total batch of 16; `tools/train.py --auto-scale-lr` rescales it.
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# Stop early with a clear message on bad data roots, missing images, a class-count mismatch
+# or a load_from checkpoint of another model (see mmmamba/engine/hooks/input_check_hook.py).
+custom_hooks = [dict(type='mmmamba.InputCheckHook')]

@@ -1,7 +1,11 @@
 """A tiny regression model and dataset for tests of the training tools (not part of mmmamba)."""
+import time
+
 import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
-from mmengine.registry import DATASETS, MODELS
+from mmengine.registry import DATASETS, HOOKS, METRICS, MODELS
 from torch.utils.data import Dataset
 
 
@@ -36,3 +40,29 @@ class LinearData(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         return dict(inputs=self.x[idx], targets=self.y[idx])
+
+
+@METRICS.register_module(name='MMMambaTestMSE', force=True)
+class MeanSquaredError(BaseMetric):
+    """Mean squared error of the regressor's predictions (lower is better)."""
+
+    def process(self, data_batch, data_samples) -> None:
+        # The evaluator hands over the predictions as a list of per-sample tensors.
+        preds = torch.stack(list(data_samples))
+        targets = data_batch['targets']
+        targets = torch.stack(targets) if isinstance(targets, (list, tuple)) else targets
+        self.results.append(((preds - targets)**2).sum().item())
+
+    def compute_metrics(self, results) -> dict:
+        return dict(mse=sum(results) / 64)
+
+
+@HOOKS.register_module(name='MMMambaTestSlowDownHook', force=True)
+class SlowDownHook(Hook):
+    """Sleeps after every training iteration, so a test can kill a run mid-way."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds = seconds
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        time.sleep(self.seconds)

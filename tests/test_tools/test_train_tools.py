@@ -1,7 +1,10 @@
 """tools/train.py, tools/dist_train.sh and the import contract, run as a user runs them."""
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -10,6 +13,7 @@ import mmmamba  # noqa: F401  (allow-lists what mmengine checkpoints hold, for t
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_CONFIG = REPO / 'tests' / 'data' / 'toy_regression_config.py'
+TOY_VAL_CONFIG = REPO / 'tests' / 'data' / 'toy_regression_val_config.py'
 
 
 def _run(cmd, env, timeout=300):
@@ -58,3 +62,39 @@ def test_broken_module_fails_import_and_custom_imports(tmp_path, tool_env):
                           env=tool_env, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode != 0
     assert 'deliberately broken backbone module' in proc.stderr
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path, tool_env):
+    """SIGKILL a run after its 2nd checkpoint; --resume finishes it like an uninterrupted run."""
+    def train_cmd(work_dir, *extra):
+        return [sys.executable, 'tools/train.py', str(TOY_VAL_CONFIG), '--work-dir',
+                str(work_dir), *extra]
+
+    whole = tmp_path / 'whole'
+    _run(train_cmd(whole), tool_env)
+
+    cut = tmp_path / 'cut'
+    proc = subprocess.Popen(train_cmd(cut), cwd=REPO, env=tool_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (cut / 'epoch_2.pth').exists() and time.time() < deadline:
+        assert proc.poll() is None, 'the run ended before it could be interrupted'
+        time.sleep(0.05)
+    time.sleep(0.3)  # let the checkpoint be written completely
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / 'epoch_6.pth').exists(), 'the run finished before it was killed'
+
+    log = _run(train_cmd(cut, '--resume'), tool_env)
+    resumed = re.search(r'resumed epoch: (\d+), iter: (\d+)', log)
+    assert resumed and int(resumed.group(2)) == 8 * int(resumed.group(1))
+    final_whole = torch.load(whole / 'epoch_6.pth', map_location='cpu')
+    final_cut = torch.load(cut / 'epoch_6.pth', map_location='cpu')
+    assert final_cut['meta']['iter'] == final_whole['meta']['iter'] == 48
+    assert (final_cut['optimizer']['state'][0]['step'] ==
+            final_whole['optimizer']['state'][0]['step'])
+    mse = [float(re.findall(r'mse: ([0-9.e+-]+)', p.read_text())[-1])
+           for p in (whole, cut) for p in sorted(p.glob('*/*.log'))[-1:]]
+    assert len(mse) == 2 and abs(mse[0] - mse[1]) <= 0.05 * mse[0] + 1e-3
+    for key, value in final_whole['state_dict'].items():
+        torch.testing.assert_close(final_cut['state_dict'][key], value, rtol=1e-4, atol=1e-5)
