@@ -15,18 +15,20 @@ the sequence is cut into *blocks*; a block is cut into ``nc`` *chunks* of
 3. a loop over ``j`` adds each chunk's carried state, decayed by the running
    product of ``a`` (never by ``1 / a``, so nothing can overflow).
 
-That is ``O(T + nc)`` Python steps per block instead of ``O(L)``. Backward is
-the same scan run in reverse time on the adjoint ``g_t = dL/dh_t``::
+That is ``O(T + nc)`` Python steps per block instead of ``O(L)``. The forward
+saves the state entering every chunk, ``L / T`` states of ``(batch, dim, N)``
+(not one per step). Backward replays each chunk from its saved state, one
+block at a time, and runs the same two-level scan in reverse time on the
+adjoint ``g_t = dL/dh_t``::
 
     g_t = a_{t+1} * g_{t+1} + C_t * dy_t
 
-with ``h`` recomputed block by block from the states saved at block starts, so
-only ``(batch, dim, N)`` per block (not ``(batch, dim, L, N)``) is kept alive
-between forward and backward. All arithmetic is float32 (float64 inputs stay
-float64) with autocast disabled.
+All arithmetic is float32 (float64 inputs stay float64) with autocast
+disabled. Decays are floored at the smallest normal float (see
+:func:`_exp_floor`).
 """
 import math
-from typing import List, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,10 +37,19 @@ from torch import Tensor
 __all__ = ['selective_scan_torch', 'compute_dtype']
 
 # Elements (batch * dim * N * block length) of one working buffer. Three such
-# buffers are alive in backward (two in forward), so this bounds the transient
-# memory to ~3 * 4 * 2**23 bytes = 96 MiB in float32. Chosen by measurement on a
-# 2-core CPU: larger blocks gave no further speed-up (see benchmark_scan.py).
-BLOCK_ELEMENTS = 2**23
+# buffers are alive in backward (two in forward): 3 * 4 * 2**21 bytes = 24 MiB
+# in float32, within a server CPU's L3 cache. On the 2-core CPU this was tuned
+# on, blocks from 2**19 to 2**23 elements and chunks from sqrt(block) / 2 to
+# 2 sqrt(block) steps timed within noise of each other.
+BLOCK_ELEMENTS = 2**21
+# Elements of one step of all chunks of a block, (batch, chunks, dim, N). Kept
+# at or below torch's intra-op grain (at::internal::GRAIN_SIZE = 32768), the
+# hundreds of per-step ops of the scan loops run without an OpenMP region: on
+# a busy CPU each region can wait a scheduler slice for a descheduled worker.
+# Measured on the 2-core CPU next to a 2-thread training job, this cut a 2-thread
+# forward at (1, 192, 3136, 16) from 3.7 s to 0.56 s (1 thread: 0.04 s). The few
+# large ops (exp, products, contractions) stay parallel.
+STEP_ELEMENTS = 32768
 SOFTPLUS_THRESHOLD = 20.0
 
 
@@ -62,7 +73,10 @@ def _make_plan(length: int, state_elems: int, block_len: Optional[int],
     num_blocks = math.ceil(length / block_len)
     block_len = math.ceil(length / num_blocks)  # even out the blocks
     if chunk_len is None:
-        chunk_len = math.ceil(math.sqrt(block_len))
+        # about sqrt(block) chunks, but few enough that one step of all of them
+        # stays below torch's parallel grain
+        num_chunks = min(math.ceil(math.sqrt(block_len)), STEP_ELEMENTS // max(state_elems, 1))
+        chunk_len = math.ceil(block_len / max(num_chunks, 1))
     chunk_len = max(1, min(chunk_len, block_len))
     num_chunks = math.ceil(block_len / chunk_len)
     # rounding the block up to whole chunks may leave fewer blocks needed

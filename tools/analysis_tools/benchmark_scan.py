@@ -9,8 +9,12 @@ subprocess builds random inputs and measures
   just before the call, after resetting the peak by writing ``5`` to
   ``/proc/self/clear_refs`` (Linux). This is the first fwd+bwd at that shape
   in a fresh process, so memory freed by earlier runs cannot hide in the
-  allocator's cache; it counts everything the call touches (autograd graph,
-  saved tensors, temporaries), not just what torch reports;
+  allocator's cache, and the worker runs with ``MALLOC_MMAP_THRESHOLD_=65536``
+  so that glibc hands every freed block of 64 KiB or more back to the system
+  at once (by default it raises that threshold as blocks are freed and keeps
+  them, which makes the resident size lag behind what is really in use). It
+  counts everything the call touches (autograd graph, saved tensors,
+  temporaries), not just what torch reports;
 - **forward time** (under ``torch.no_grad()``, i.e. inference) and
   **fwd+bwd time** (forward with grad, then ``backward`` of a weighted sum):
   the best of ``--repeat`` runs after the memory run. The reference is slow
@@ -146,7 +150,9 @@ def worker(spec: Dict) -> Dict:
 def run_case(spec: Dict) -> Optional[Dict]:
     """Run :func:`worker` in a fresh interpreter; ``None`` if it failed."""
     cmd = [sys.executable, os.path.abspath(__file__), '--worker', json.dumps(spec)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(f'  ! {spec["case"]}/{spec["backend"]} failed:\n{proc.stderr[-2000:]}', flush=True)
         return None
@@ -179,7 +185,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         backends = backends + ['reference']
     import torch
     print(f'torch {torch.__version__}, device {args.device}, threads '
-          f'{args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}', flush=True)
+          f'{args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}, '
+          f'load average {_load()}', flush=True)
 
     results = {}
     for name, batch, dim, length, state, note in CASES:
@@ -205,9 +212,14 @@ def main(argv: Optional[List[str]] = None) -> None:
                       f'({time.perf_counter() - t0:.0f} s)', flush=True)
 
     print_table(results)
+    print(f'load average at the end: {_load()} (other processes on the machine skew timings)')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({f'{k[0]}/{k[1]}': v for k, v in results.items()}, f, indent=1)
+
+
+def _load() -> str:
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 def _cuda_available() -> bool:
