@@ -19,11 +19,11 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {
     'det': dict(
         config='configs/toy/mask_rcnn_mambaout_femto_toy.py',
-        kinds=['coco'],
+        data_args=['--kinds', 'coco', '--coco-size', '128'],
         metrics=('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')),
     'seg': dict(
         config='configs/toy/upernet_mambaout_femto_toy.py',
-        kinds=['ade'],
+        data_args=['--kinds', 'ade'],
         metrics=('mIoU', 'mAcc', 'aAcc')),
 }
 
@@ -56,10 +56,8 @@ def main() -> None:
     py = sys.executable
     start = time.time()
 
-    run('generate toy data', [
-        py, 'tools/dataset_converters/make_toy_data.py', '--out', args.data_root, '--kinds',
-        *task['kinds']
-    ])
+    run('generate toy data',
+        [py, 'tools/dataset_converters/make_toy_data.py', '--out', args.data_root, *task['data_args']])
     os.environ['TOY_COCO_ROOT'] = osp.join(args.data_root, 'coco') + '/'
     os.environ['TOY_ADE_ROOT'] = osp.join(args.data_root, 'ade') + '/'
     cfg_opts = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
@@ -74,7 +72,7 @@ def main() -> None:
     with open(osp.join(work_dir, 'test_metrics.json')) as f:
         metrics = json.load(f)
     pictures = sorted(glob.glob(osp.join(work_dir, '**', show_dir, '**', '*.png'), recursive=True)
-                      + glob.glob(osp.join(show_dir, '**', '*.png'), recursive=True))
+                      + glob.glob(osp.join(work_dir, '**', show_dir, '**', '*.jpg'), recursive=True))
     print('\n[demo] finished in %.1f min' % ((time.time() - start) / 60))
     print(f'[demo] logs and checkpoints: {work_dir}')
     print(f'[demo] checkpoint evaluated: {checkpoint}')

@@ -24,7 +24,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument(
         '--show-dir',
-        help='save the painted predictions here (det: relative to work_dir/timestamp)')
+        help='save the painted predictions here, relative to the work_dir (det: work_dir/timestamp)')
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
     parser.add_argument(
@@ -53,9 +53,9 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
             hook.test_out_dir = args.show_dir
         elif scope == 'mmpretrain':
             hook.out_dir = args.show_dir
-        else:  # mmseg's hook writes through the visualizer
+        else:  # mmseg's hook writes through the visualizer; keep the pictures in the work_dir
             hook.interval = 1
-            cfg.visualizer.save_dir = args.show_dir
+            cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
 
 
 def main() -> None:
