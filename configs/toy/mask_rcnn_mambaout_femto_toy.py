@@ -76,3 +76,5 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
 default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
+# A progress bar while evaluating, besides the logger's lines.
+custom_hooks = [dict(type='mmmamba.InputCheckHook'), dict(type='mmmamba.EvalProgressBarHook')]

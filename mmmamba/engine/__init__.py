@@ -1,4 +1,4 @@
 """Training machinery: hooks (and optimizer constructors) registered in ``mmmamba.registry``."""
-from .hooks import InputCheckHook
+from .hooks import EvalProgressBarHook, InputCheckHook
 
-__all__ = ['InputCheckHook']
+__all__ = ['InputCheckHook', 'EvalProgressBarHook']

@@ -1,3 +1,4 @@
 from .input_check_hook import InputCheckHook
+from .progress_bar_hook import EvalProgressBarHook
 
-__all__ = ['InputCheckHook']
+__all__ = ['InputCheckHook', 'EvalProgressBarHook']
