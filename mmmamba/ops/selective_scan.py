@@ -180,8 +180,10 @@ def selective_scan_reference(u: Tensor,
                              return_last_state: bool = False) -> ScanOutput:
     """The recurrence written out step by step (the ``reference`` backend).
 
-    Differentiated by autograd through the loop, so it is slow and keeps every
-    step's state for backward. Same arguments and result as :func:`selective_scan`.
+    Differentiated by autograd through the loop, so it keeps every step's
+    state for backward, and its backward grows as ``L**2``: the gradient of
+    each step's slice ``u[:, :, t]`` is a full-length tensor. For tests and
+    benchmarks only. Same arguments and result as :func:`selective_scan`.
     """
     cdt = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
     with torch.autocast(u.device.type, enabled=False):

@@ -6,7 +6,8 @@ import torch
 
 from mmmamba.ops import (BACKEND_ENV, available_backends, last_backend, selective_scan,
                          selective_scan_reference)
-from mmmamba.ops.selective_scan_torch import selective_scan_torch
+from mmmamba.ops.selective_scan_torch import (BLOCK_ELEMENTS, STEP_ELEMENTS, _make_plan,
+                                              selective_scan_torch)
 
 # the module, not the function of the same name that mmmamba.ops exports
 scan_module = importlib.import_module('mmmamba.ops.selective_scan')
@@ -207,6 +208,17 @@ def test_backward_keeps_states_only_at_chunk_starts():
     states_numel = sum(t.numel() for t in saved) - inputs_numel
     # one (batch, dim, N) state per chunk of 16 steps, not one per step
     assert states_numel == batch * dim * state * length // 16
+
+
+@pytest.mark.parametrize('length', [1, 2, 197, 3136, 16384, 65536])
+@pytest.mark.parametrize('state_elems', [1, 384, 3072, 24576, 200000])
+def test_plan_covers_sequence_within_budgets(length, state_elems):
+    plan = _make_plan(length, state_elems, None, None)
+    blocks_len = plan.num_blocks * plan.block_len
+    assert length <= blocks_len < length + plan.block_len  # no empty block
+    # rounding up to whole chunks may add less than one chunk
+    assert plan.block_len * state_elems < BLOCK_ELEMENTS + state_elems * plan.chunk_len
+    assert plan.num_chunks * state_elems <= max(STEP_ELEMENTS, state_elems)
 
 
 def test_gradcheck_tiny():

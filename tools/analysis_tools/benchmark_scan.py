@@ -23,12 +23,15 @@ subprocess builds random inputs and measures
 
 Ratios compare with the ``reference`` backend measured in the same run:
 ``speed-up = t_reference / t_backend`` and ``mem = peak_backend / peak_reference``.
-The case ``target`` and ``target x4`` check linear growth in ``L`` and
-``mem-target`` the memory goal of issue 4.
+The cases ``target`` and ``target-x4`` check linear growth in ``L`` and
+``mem-target`` the memory goal of issue 4. Most of the run time is the
+reference's backward at ``L = 16384``, which grows as ``L**2`` (see
+:func:`mmmamba.ops.selective_scan_reference`).
 
 Examples::
 
-    python tools/analysis_tools/benchmark_scan.py            # all cases (~10 min on 2 cores)
+    python tools/analysis_tools/benchmark_scan.py            # all cases, ~25 min on 2 cores
+    python tools/analysis_tools/benchmark_scan.py --threads 1 # fewer OpenMP stalls on a busy CPU
     python tools/analysis_tools/benchmark_scan.py --quick    # smoke run, small shapes
     python tools/analysis_tools/benchmark_scan.py --cases target vim-s --backends torch reference
 """
