@@ -33,6 +33,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 __all__ = ['selective_scan_torch', 'compute_dtype']
 
@@ -348,6 +349,7 @@ class SelectiveScanTorch(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, d_out: Tensor, *rest: Optional[Tensor]):
         u, delta, A, B, C, D, z, delta_bias, chunk_states, y = ctx.saved_tensors
         softplus, plan, cdt = ctx.config

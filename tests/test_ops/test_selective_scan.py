@@ -231,6 +231,14 @@ def test_gradcheck_tiny():
     assert torch.autograd.gradcheck(fn, tuple(inputs.values()))
 
 
+def test_double_backward_is_refused():
+    inputs = make_inputs(length=6)
+    out = selective_scan_torch(**inputs)
+    (grad_u, ) = torch.autograd.grad(out.sum(), inputs['u'], create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad_u.sum().backward()
+
+
 def test_env_var_selects_backend(monkeypatch):
     inputs = make_inputs(length=7)
     monkeypatch.setenv(BACKEND_ENV, 'reference')
