@@ -12,8 +12,8 @@ Usage::
 
 Layout written under ``--out`` (default ``data/toy``)::
 
-    coco/train2017/000000000001.jpg ...          RGB JPEG, image_size x image_size
-    coco/val2017/000001000001.jpg ...
+    coco/train2017/000000000001.png ...          RGB PNG, image_size x image_size
+    coco/val2017/000001000001.png ...
     coco/annotations/instances_{train2017,val2017}.json
     ade/images/{training,validation}/ADE_{train,val}_00000001.jpg
     ade/annotations/{training,validation}/ADE_{train,val}_00000001.png   uint8 label maps
@@ -69,7 +69,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 #: Bump when the drawing code changes, so old stamps no longer match.
-TOY_DATA_VERSION = 1
+TOY_DATA_VERSION = 2
 STAMP_NAME = '.toy_data_stamp.json'
 
 #: COCO category names; category id = index + 1. Use ``metainfo=dict(classes=COCO_CLASSES)``.
@@ -237,6 +237,10 @@ def _save_jpg(img: np.ndarray, path: Path) -> None:
     Image.fromarray(_to_uint8(img)).save(path, quality=95, subsampling=0)
 
 
+def _save_png(img: np.ndarray, path: Path) -> None:
+    Image.fromarray(_to_uint8(img)).save(path)
+
+
 # --------------------------------------------------------------------------- stamps
 def _prepare(root: Path, params: dict, force: bool) -> bool:
     """Return True when ``root`` must be (re)generated; empties it if so.
@@ -338,8 +342,9 @@ def make_coco(out_dir, num_train: int = 200, num_val: int = 50, image_size: int 
             img, objects = _coco_image(rng, image_size, size_range, colour_by_class,
                                        mask_utils)
             image_id = first_id + index
-            file_name = f'{image_id:012d}.jpg'
-            _save_jpg(img, img_dir / file_name)
+            # PNG: lossless, and mmdet's visualizer names its overlays after the image.
+            file_name = f'{image_id:012d}.png'
+            _save_png(img, img_dir / file_name)
             images.append(dict(id=image_id, file_name=file_name, width=image_size,
                                height=image_size))
             for obj in objects:
