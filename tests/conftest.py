@@ -17,3 +17,13 @@ def tool_env() -> dict:
         p for p in (str(TEST_DATA), env.get('PYTHONPATH', '')) if p)
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """A Runner leaves its default scope (e.g. 'mmengine') set globally; undo that per test."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
