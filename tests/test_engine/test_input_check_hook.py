@@ -8,6 +8,7 @@ never gets past ``before_run``, the passing one evaluates 2 tiny images.
 import copy
 import functools
 import importlib.util
+import logging
 import shutil
 from pathlib import Path
 from typing import Callable, Optional
@@ -203,13 +204,13 @@ def test_missing_ann_file_is_named(damaged, tmp_path):
 # --------------------------------------------------------------------------- 2. missing image
 def test_missing_coco_image_is_named_with_its_ann_file(damaged, tmp_path):
     root = damaged('coco')
-    (root / 'train2017' / '000000000002.jpg').unlink()
+    (root / 'train2017' / '000000000002.png').unlink()
     runner = Runner.from_cfg(det_config(root, tmp_path / 'work', HOOK))
     with pytest.raises(FileNotFoundError) as error:
         runner.train()
     message = str(error.value)
     assert f'ann_file {root}/annotations/instances_train2017.json' in message
-    assert f'1 of 4 img_path files are missing: {root}/train2017/000000000002.jpg' in message
+    assert f'1 of 4 img_path files are missing: {root}/train2017/000000000002.png' in message
 
 
 def test_missing_image_folder_is_named_at_test_time(damaged, tmp_path):
@@ -358,7 +359,11 @@ def test_correct_inputs_and_matching_checkpoint_pass(detector_runner, tmp_path):
     assert 'coco/bbox_mAP' in metrics
     loaded = runner.model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in expected.items())
-    log = next(Path(runner.log_dir).glob('*.log')).read_text()
+    # Two runners built within one second share an MMLogger (named by timestamp), so read the
+    # file this runner's logger actually writes to rather than globbing its log_dir.
+    log_file = next(h.baseFilename for h in runner.logger.handlers
+                    if isinstance(h, logging.FileHandler))
+    log = Path(log_file).read_text()
     assert (f'InputCheckHook: inputs found and consistent (test: 2 samples, 2 files; '
             f'{checkpoint}: {len(expected)} tensors fit)') in log
     assert 'WARNING' not in log
