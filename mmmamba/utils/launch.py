@@ -1,4 +1,6 @@
-"""Make a GPU-oriented config runnable on the machine at hand (used by ``tools/train.py``).
+"""Config loading and runner building for ``tools/train.py`` and ``tools/test.py``.
+
+They make a GPU-oriented config runnable on the machine at hand.
 
 The shipped configs target 4 GPUs with FP16 and NCCL. On a machine without CUDA,
 :func:`adapt_to_device` changes only what cannot work there, and says so:
@@ -8,11 +10,39 @@ The shipped configs target 4 GPUs with FP16 and NCCL. On a machine without CUDA,
   (mmengine would otherwise call ``torch.cuda.set_device`` and pass a CUDA device id).
 """
 import os
-from typing import List
+import os.path as osp
+from typing import List, Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def load_config(config: str,
+                launcher: str = 'none',
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None) -> Config:
+    """Read ``config`` the way the stock tools do: launcher, overrides, then the work_dir
+    (argument > config > ``./work_dirs/<config name>``)."""
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Adapt ``cfg`` to the machine (logging what changed), then build its runner."""
+    for note in adapt_to_device(cfg):
+        print_log(note, logger='current')
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
 
 def adapt_to_device(cfg: Config) -> List[str]:
