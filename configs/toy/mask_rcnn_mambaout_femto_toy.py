@@ -78,3 +78,6 @@ default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=2))
 # A progress bar while evaluating, besides the logger's lines.
 custom_hooks = [dict(type='mmmamba.InputCheckHook'), dict(type='mmmamba.EvalProgressBarHook')]
+# Early in training a process may see no positive RoI, leaving the mask head without gradients;
+# DDP must then not wait for them (a gloo run aborted on mismatched all-reduces without this).
+find_unused_parameters = True
