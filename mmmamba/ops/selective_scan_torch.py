@@ -25,7 +25,8 @@ adjoint ``g_t = dL/dh_t``::
 
 All arithmetic is float32 (float64 inputs stay float64) with autocast
 disabled. Decays are floored at the smallest normal float (see
-:func:`_exp_floor`).
+:func:`_exp2_floor`). Decays are evaluated as ``exp2(dt * A log2(e))``:
+torch's CPU ``exp2`` is some 3x faster than its ``exp``.
 """
 import math
 from typing import NamedTuple, Optional, Tuple
@@ -42,7 +43,7 @@ __all__ = ['selective_scan_torch', 'compute_dtype']
 # in float32, within a server CPU's L3 cache. On the 2-core CPU this was tuned
 # on, blocks from 2**19 to 2**23 elements and chunks from sqrt(block) / 2 to
 # 2 sqrt(block) steps timed within noise of each other.
-BLOCK_ELEMENTS = 2**21
+BLOCK_ELEMENTS = 2**19
 # Elements of one step of all chunks of a block, (batch, chunks, dim, N). Kept
 # at or below torch's intra-op grain (at::internal::GRAIN_SIZE = 32768), the
 # hundreds of per-step ops of the scan loops run without an OpenMP region: on
@@ -52,6 +53,7 @@ BLOCK_ELEMENTS = 2**21
 # large ops (exp, products, contractions) stay parallel.
 STEP_ELEMENTS = 32768
 SOFTPLUS_THRESHOLD = 20.0
+LOG2_E = 1.0 / math.log(2.0)
 
 
 class _Plan(NamedTuple):
@@ -111,10 +113,11 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
         for j in range(1, T):
             torch.addcmul(steps_x[j], steps_a[j], steps_x[j - 1], out=steps_x[j])
         # 2. carry the state over chunk ends
-        state, last = h0, steps_x[T - 1]
-        for c in range(nc):
-            carried[:, c] = state
-            state = torch.addcmul(last[:, c], decay[:, c], state)
+        last = steps_x[T - 1]
+        carried[:, 0] = h0
+        for c in range(nc - 1):
+            torch.addcmul(last[:, c], decay[:, c], carried[:, c], out=carried[:, c + 1])
+        state = torch.addcmul(last[:, -1], decay[:, -1], carried[:, -1])
         # 3. add the carried state, decayed by prod(a[0..j])
         run = carried * steps_a[0]
         steps_x[0].add_(run)
@@ -123,11 +126,12 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
     else:
         for j in range(T - 2, -1, -1):
             torch.addcmul(steps_x[j], steps_a[j + 1], steps_x[j + 1], out=steps_x[j])
-        state, first_a, first_x = h0, steps_a[0], steps_x[0]
-        for c in range(nc - 1, -1, -1):
-            carried[:, c] = state
-            # a * g at the chunk's first step: a_0 (g_loc_0 + prod(a_1..a_{T-1}) state)
-            state = torch.addcmul(first_a[:, c] * first_x[:, c], decay[:, c], state)
+        # a * g at each chunk's first step: a_0 (g_loc_0 + prod(a_1..a_{T-1}) carried)
+        first = steps_a[0] * steps_x[0]
+        carried[:, -1] = h0
+        for c in range(nc - 1, 0, -1):
+            torch.addcmul(first[:, c], decay[:, c], carried[:, c], out=carried[:, c - 1])
+        state = torch.addcmul(first[:, 0], decay[:, 0], carried[:, 0])
         run = carried.clone()
         steps_x[T - 1].add_(run)
         for j in range(T - 2, -1, -1):
@@ -135,38 +139,51 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
     return carried, state
 
 
-def _to_block(t: Tensor, k: int, plan: _Plan) -> Tensor:
-    """Block ``k`` of ``t`` ``(b, g, r, L)`` as ``(T, b, nc, g, r)``, zero-padded, contiguous.
+def _to_blocks(t: Tensor, plan: _Plan) -> Tensor:
+    """``t`` ``(b, g, r, L)`` as ``(K, T, b, nc, g, r)``, zero-padded, contiguous.
 
-    The result may share memory with ``t``.
+    Block ``k`` is ``[k]``; position ``k * block_len + c * T + j`` is
+    ``[k, j, :, c]``. The result may share memory with ``t``.
     """
     b, g, r, length = t.shape
-    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
-    t = t[..., start:stop]
-    if stop - start < plan.block_len:
-        t = F.pad(t, (0, plan.block_len - (stop - start)))
-    # (b, g, r, nc, T) -> (T, b, nc, g, r)
-    return t.reshape(b, g, r, plan.num_chunks, plan.chunk_len).permute(4, 0, 3, 1, 2).contiguous()
+    padded = plan.num_blocks * plan.block_len
+    if padded > length:
+        t = F.pad(t, (0, padded - length))
+    # (b, g, r, K, nc, T) -> (K, T, b, nc, g, r)
+    t = t.reshape(b, g, r, plan.num_blocks, plan.num_chunks, plan.chunk_len)
+    return t.permute(3, 5, 0, 4, 1, 2).contiguous()
 
 
-def _from_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
-    """Write ``block`` ``(T, b, nc, g, r)`` into block ``k`` of ``out`` ``(b, g, r, L)``."""
-    b, g, r, length = out.shape
-    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
-    # (T, b, nc, g, r) -> (b, g, r, nc, T) -> (b, g, r, nc * T)
-    block = block.permute(1, 3, 4, 2, 0).reshape(b, g, r, plan.block_len)
-    out[..., start:stop] = block[..., :stop - start]
+def _from_blocks(blocks: Tensor, length: int) -> Tensor:
+    """Inverse of :func:`_to_blocks`: ``(K, T, b, nc, g, r)`` -> ``(b, g, r, L)``."""
+    K, T, b, nc, g, r = blocks.shape
+    return blocks.permute(2, 4, 5, 0, 3, 1).reshape(b, g, r, K * nc * T)[..., :length]
 
 
-def _exp_floor(dtype: torch.dtype) -> float:
-    """Lowest exponent whose ``exp`` is a normal number.
+def _exp2_floor(dtype: torch.dtype) -> float:
+    """Lowest base-2 exponent whose ``exp2`` is a normal number.
 
-    ``exp`` of anything lower is below the smallest normal float, and torch's
-    CPU ``exp`` takes a path some 50x slower for such arguments. Decays are
-    therefore floored at ``exp(floor)`` (about 3e-38 in float32), which moves a
+    ``exp2`` of anything lower is below the smallest normal float, and torch's
+    CPU exponentials take a path some 50x slower for such arguments. Decays are
+    therefore floored at ``2 ** floor`` (about 2e-38 in float32), which moves a
     state by less than that fraction of itself.
     """
-    return math.log(torch.finfo(dtype).tiny) + 1.0
+    return math.log2(torch.finfo(dtype).tiny) + 1.0
+
+
+def _matvec(x: Tensor, v: Tensor) -> Tensor:
+    """``sum_n x[m, d, n] * v[m, n]`` as ``(m, d)``, for ``x`` ``(m, d, n)``.
+
+    One batched ``(1, n) @ (n, d)`` product against the transposed view of
+    ``x``: no copy of ``x``, and some 3x faster on CPU than ``x @ v[..., None]``
+    or a multiply-and-sum over the short last dimension.
+    """
+    return torch.bmm(v.unsqueeze(1), x.transpose(1, 2)).squeeze(1)
+
+
+def _vecmat(v: Tensor, x: Tensor) -> Tensor:
+    """``sum_d v[m, d] * x[m, d, n]`` as ``(m, n)``, for ``x`` ``(m, d, n)``."""
+    return torch.bmm(v.unsqueeze(1), x).squeeze(1)
 
 
 def _softplus_grad(pre: Tensor) -> Tensor:
@@ -178,8 +195,9 @@ class _Core:
     """Block-wise forward and backward of the scan proper (``D`` and ``z`` excluded).
 
     Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``
-    and moved to the step-major block layout ``(T, b, nc, g, r)`` one block at
-    a time, so besides inputs and outputs only a few blocks are alive at once.
+    and moved once to the step-major block layout ``(K, T, b, nc, g, r)``
+    (sequence-sized, without the state dimension ``N``). The ``(T, b, nc, g,
+    dg, N)`` working buffers hold one block at a time.
     """
 
     def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -187,36 +205,30 @@ class _Core:
         # u, delta: (b, d, L); A: (d, N); B, C: (b, g, N, L); delta_bias: (d,)
         b, d, self.length = u.shape
         g, state = B.shape[1], A.shape[1]
-        self.plan, self.softplus = plan, softplus
-        self.state_shape = (b, d, state)
+        self.plan = plan
         self.A = A.reshape(g, d // g, state)  # (g, dg, N)
+        self.A2 = self.A * LOG2_E  # exp(dt A) = exp2(dt A2)
         self.u = u.unflatten(1, (g, -1))  # (b, g, dg, L)
-        self.delta = delta.unflatten(1, (g, -1))
-        # (g, dg) broadcasts over the block layout (T, b, nc, g, dg)
-        self.bias = None if delta_bias is None else delta_bias.reshape(g, -1)
-        self.B, self.C = B, C
-
-    def _inputs(self, k: int) -> Tuple[Optional[Tensor], ...]:
-        """Block ``k``: ``dt, u, dt * u`` as ``(T, b, nc, g, dg)``; ``B, C`` as
-        ``(T, b, nc, g, N)``; ``delta + bias`` before softplus (``None`` without)."""
-        plan = self.plan
-        pre = _to_block(self.delta, k, plan)  # may be a view of delta: no in-place ops
-        if self.bias is not None:
-            pre = pre + self.bias
-        dt = F.softplus(pre, threshold=SOFTPLUS_THRESHOLD) if self.softplus else pre.clone()
-        valid = self.length - k * plan.block_len
-        if valid < plan.block_len:
+        self.B, self.C = _to_blocks(B, plan), _to_blocks(C, plan)  # (K, T, b, nc, g, N)
+        # delta + bias before the softplus, (K, T, b, nc, g, dg); None without softplus
+        pre = _to_blocks(delta.unflatten(1, (g, -1)), plan)  # may be a view of delta
+        if delta_bias is not None:
+            pre = pre + delta_bias.reshape(g, -1)
+        self.pre = pre if softplus else None
+        self.has_bias = delta_bias is not None
+        dt = F.softplus(pre, threshold=SOFTPLUS_THRESHOLD) if softplus else pre.clone()
+        padding = plan.num_blocks * plan.block_len - self.length
+        if padding:
             # padded steps must leave the state alone: dt = 0 there (a = 1, x = 0)
-            step = torch.arange(plan.block_len, device=dt.device).view(plan.num_chunks, -1)
-            dt.masked_fill_((step >= valid).t().reshape(plan.chunk_len, 1, -1, 1, 1), 0)
-        u = _to_block(self.u, k, plan)
-        return (dt, u, dt * u, _to_block(self.B, k, plan), _to_block(self.C, k, plan),
-                pre if self.softplus else None)
+            step = torch.arange(plan.num_blocks * plan.block_len, device=dt.device)
+            step = step.view(plan.num_blocks, plan.num_chunks, plan.chunk_len).transpose(1, 2)
+            # (K, T, nc) -> (K, T, b, nc, g, dg)
+            dt.masked_fill_((step >= self.length)[:, :, None, :, None, None], 0)
+        self.dt = dt
 
     def _buffer(self) -> Tensor:
-        b, g, dg, _ = self.u.shape
-        return self.u.new_empty(self.plan.chunk_len, b, self.plan.num_chunks, g, dg,
-                                self.A.shape[-1])
+        _, T, b, nc, g, dg = self.dt.shape
+        return self.dt.new_empty(T, b, nc, g, dg, self.A.shape[-1])
 
     def _decays(self, a: Tensor, x: Tensor, dt: Tensor, dtu: Tensor, B: Tensor) -> Tensor:
         """Fill ``a`` with the decays and ``x`` with the inputs of one block.
@@ -224,12 +236,12 @@ class _Core:
         Returns the decay over each chunk, ``(b, nc, S)``.
         """
         T, b, nc = a.shape[:3]
-        floor = _exp_floor(a.dtype)
-        torch.mul(dt.unsqueeze(-1), self.A, out=a).clamp_(min=floor).exp_()
+        floor = _exp2_floor(a.dtype)
+        torch.mul(dt.unsqueeze(-1), self.A2, out=a).clamp_(min=floor).exp2_()
         # x_t = dt_t u_t B_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
         torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=x)
         # prod_j exp(dt_j A) = exp(A sum_j dt_j): (b, nc, g, dg, 1) * (g, dg, N)
-        return (dt.sum(0).unsqueeze(-1) * self.A).clamp_(min=floor).exp_().view(b, nc, -1)
+        return (dt.sum(0).unsqueeze(-1) * self.A2).clamp_(min=floor).exp2_().view(b, nc, -1)
 
     def forward(self) -> Tuple[Tensor, Tensor]:
         """Returns ``y`` ``(b, d, L)`` and the states entering every chunk, ``(K, b, nc, S)``.
@@ -239,19 +251,19 @@ class _Core:
         plan = self.plan
         K, T, nc = plan.num_blocks, plan.chunk_len, plan.num_chunks
         a, h = self._buffer(), self._buffer()
-        y = torch.empty_like(self.u)  # (b, g, dg, L)
-        b = y.shape[0]
+        b = a.shape[1]
+        dtu = self.dt * _to_blocks(self.u, plan)
+        y = torch.empty_like(dtu)  # (K, T, b, nc, g, dg)
         chunk_states = a.new_empty(K + 1, b, nc, a[0, 0, 0].numel())
         state = a.new_zeros(b, chunk_states.shape[-1])
         for k in range(K):
-            dt, _, dtu, B, C, _ = self._inputs(k)
-            decay = self._decays(a, h, dt, dtu, B)
+            decay = self._decays(a, h, self.dt[k], dtu[k], self.B[k])
             chunk_states[k], state = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1),
                                                    decay, state, reverse=False)
             # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
-            _from_block_(y, k, plan, torch.einsum('tbcgdn,tbcgn->tbcgd', h, C))
+            y[k] = _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3)).view_as(y[k])
         chunk_states[K, :, 0] = state
-        return y.flatten(1, 2), chunk_states
+        return _from_blocks(y, self.length).flatten(1, 2).contiguous(), chunk_states
 
     def _replay(self, a: Tensor, h: Tensor, chunk_states: Tensor) -> None:
         """States of a block from the states entering its chunks; ``h`` holds the inputs."""
@@ -270,41 +282,45 @@ class _Core:
         plan = self.plan
         b, g, dg, _ = self.u.shape
         T, nc = plan.chunk_len, plan.num_chunks
-        dy = dy.unflatten(1, (g, -1))  # (b, g, dg, L)
+        dt, u = self.dt, _to_blocks(self.u, plan)
+        dtu = dt * u
+        dy = _to_blocks(dy.unflatten(1, (g, -1)), plan)  # (K, T, b, nc, g, dg)
         a, h, adj = self._buffer(), self._buffer(), self._buffer()
-        du, d_delta = torch.empty_like(self.u), torch.empty_like(self.u)
+        d_dtu, d_dt = torch.empty_like(dt), torch.empty_like(dt)
         dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
+        ones = self.A.new_ones(self.A.shape[-1])
         # a * g just after the current block; the last state's grad enters undecayed
         carry = (d_last.reshape(b, -1) if d_last is not None else
                  chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:]))
         for k in range(plan.num_blocks - 1, -1, -1):
-            dt, u, dtu, B, C, pre = self._inputs(k)
-            dy_k = _to_block(dy, k, plan)
-            decay = self._decays(a, h, dt, dtu, B)
+            decay = self._decays(a, h, dt[k], dtu[k], self.B[k])
             self._replay(a, h, chunk_states[k])
             # dC_t = sum_d dy_t h_t
-            _from_block_(dC, k, plan, torch.einsum('tbcgd,tbcgdn->tbcgn', dy_k, h))
+            dC[k] = _vecmat(dy[k].flatten(0, 3), h.flatten(0, 3)).view_as(dC[k])
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-            torch.mul(dy_k.unsqueeze(-1), C.unsqueeze(-2), out=adj)
+            torch.mul(dy[k].unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
             _, carry = _scan_chunks_(a.view(T, b, nc, -1), adj.view(T, b, nc, -1), decay, carry,
                                      reverse=True)
             # adj is now g_t = dL/dx_t = dL/dh_t
-            _from_block_(dB, k, plan, torch.einsum('tbcgd,tbcgdn->tbcgn', dtu, adj))
-            d_dtu = torch.einsum('tbcgdn,tbcgn->tbcgd', adj, B)
+            dB[k] = _vecmat(dtu[k].flatten(0, 3), adj.flatten(0, 3)).view_as(dB[k])
+            d_dtu[k] = _matvec(adj.flatten(0, 3), self.B[k].flatten(0, 3)).view_as(d_dtu[k])
             # dL/d(dt A)_t = g_t a_t h_{t-1}; h_{t-1} of a chunk's first step is carried in
             adj.mul_(a)
             adj[1:].mul_(h[:-1])
             adj[0].mul_(chunk_states[k].view(b, nc, g, dg, -1))
-            d_dt = torch.mul(adj, self.A, out=h).sum(-1)
-            dA += torch.mul(adj, dt.unsqueeze(-1), out=h).sum((0, 1, 2))
-            d_dt.addcmul_(d_dtu, u)
-            _from_block_(du, k, plan, d_dtu.mul_(dt))
-            if pre is not None:
-                d_dt.mul_(_softplus_grad(pre))
-            _from_block_(d_delta, k, plan, d_dt)
-        d_bias = None if self.bias is None else d_delta.sum((0, 3)).flatten()
-        return du.flatten(1, 2), d_delta.flatten(1, 2), d_bias, dA.flatten(0, 1), dB, dC
+            # sum over N as a product with ones: 2x faster than .sum(-1) over 16 elements
+            torch.mul(adj, self.A, out=h)
+            torch.mv(h.view(-1, h.shape[-1]), ones, out=d_dt[k].view(-1))
+            dA += torch.mul(adj, dt[k].unsqueeze(-1), out=h).sum((0, 1, 2))
+        d_dt.addcmul_(d_dtu, u)
+        du = d_dtu.mul_(dt)
+        if self.pre is not None:
+            d_dt.mul_(_softplus_grad(self.pre))
+        du, d_delta = (_from_blocks(t, self.length).flatten(1, 2) for t in (du, d_dt))
+        d_bias = d_delta.sum((0, 2)) if self.has_bias else None
+        return (du, d_delta, d_bias, dA.flatten(0, 1), _from_blocks(dB, self.length),
+                _from_blocks(dC, self.length))
 
 
 def compute_dtype(*tensors: Optional[Tensor]) -> torch.dtype:

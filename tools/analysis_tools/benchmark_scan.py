@@ -1,7 +1,7 @@
 """Benchmark the selective-scan backends: time and peak memory, as ratios to the reference.
 
-For every case and every backend available on the device, a fresh Python
-subprocess builds random inputs and measures
+For every case and every backend available on the device, fresh Python
+subprocesses (one for memory, one for time) build random inputs and measure
 
 - **fwd+bwd peak memory**: on CUDA, ``torch.cuda.max_memory_allocated`` above
   what was allocated before the call. On CPU, the peak resident set size of
@@ -17,9 +17,9 @@ subprocess builds random inputs and measures
   temporaries), not just what torch reports;
 - **forward time** (under ``torch.no_grad()``, i.e. inference) and
   **fwd+bwd time** (forward with grad, then ``backward`` of a weighted sum):
-  the best of ``--repeat`` runs after the memory run. The reference is slow
-  at large shapes, so there it runs once (``--ref-budget``): its fwd+bwd time
-  is then the (cold) memory run itself.
+  the best of ``--repeat`` runs after a warm-up, in a process with glibc's
+  default allocator settings. The reference is slow at large shapes, so there
+  it runs once, without warm-up (``--ref-budget``).
 
 Ratios compare with the ``reference`` backend measured in the same run:
 ``speed-up = t_reference / t_backend`` and ``mem = peak_backend / peak_reference``.
@@ -27,6 +27,13 @@ The cases ``target`` and ``target-x4`` check linear growth in ``L`` and
 ``mem-target`` the memory goal of issue 4. Most of the run time is the
 reference's backward at ``L = 16384``, which grows as ``L**2`` (see
 :func:`mmmamba.ops.selective_scan_reference`).
+
+At ``target`` a second baseline, ``materialized``
+(:func:`selective_scan_materialized`), runs once: the same loop with
+``exp(dt A)`` and ``dt B u`` precomputed as ``(b, d, L, N)`` tensors, as
+mamba-ssm's ``selective_scan_ref`` does. Its backward is ``O(L**2 d N)`` and
+takes about a minute there; the ``reference`` backend slices only the
+``(b, d, L)`` inputs and is some 30x faster. Both ratios are printed.
 
 Examples::
 
@@ -55,7 +62,43 @@ CASES = [
     ('mem-target', 1, 384, 16384, 16, 'memory target of issue 4'),
 ]
 NO_REFERENCE = {'target-x4'}
+# The materialized baseline costs O(L**2 * dim * N) in backward (about a minute
+# at ``target``), so it runs where the issue quotes it only.
+MATERIALIZED_CASES = {'target'}
 QUICK_DIVISOR = 16  # --quick: L / 16 (at least 16) and a single repeat
+
+
+def selective_scan_materialized(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                                delta_softplus=False):
+    """The reference loop with its per-step terms computed up front (the ``materialized`` baseline).
+
+    ``exp(dt A)`` and ``dt B u`` are built for the whole sequence as
+    ``(b, d, L, N)`` tensors and the loop only reads step ``t`` of them, the
+    way mamba-ssm's ``selective_scan_ref`` is organised. Autograd's backward
+    of every step's slice is then a full ``(b, d, L, N)`` tensor, so backward
+    costs ``O(L**2 d N)``: this is the baseline the issue's "on the order of a
+    minute" describes. Benchmark only; float32, no grouped ``B``/``C``.
+    """
+    import torch
+    import torch.nn.functional as F
+    if delta_bias is not None:
+        delta = delta + delta_bias.unsqueeze(-1)
+    if delta_softplus:
+        delta = F.softplus(delta)
+    batch, dim, length = u.shape
+    dA = torch.exp(delta.unsqueeze(-1) * A.unsqueeze(1))  # (b, d, L, N)
+    dBu = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (b, d, L, N)
+    h = u.new_zeros(batch, dim, A.shape[1])
+    ys = []
+    for t in range(length):
+        h = dA[:, :, t] * h + dBu[:, :, t]
+        ys.append((h * C[:, None, :, t]).sum(-1))  # (b, d)
+    y = torch.stack(ys, dim=-1)
+    if D is not None:
+        y = y + D.unsqueeze(-1) * u
+    if z is not None:
+        y = y * F.silu(z)
+    return y
 
 
 def _read_status(field: str) -> int:
@@ -98,6 +141,8 @@ def worker(spec: Dict) -> Dict:
     weight = torch.randn(batch, dim, length, generator=gen).to(device)
 
     def forward():
+        if backend == 'materialized':
+            return selective_scan_materialized(u, delta, A, B, C, D, None, bias, True)
         return selective_scan(u, delta, A, B, C, D, None, bias, True, backend=backend)
 
     def fwd_bwd():
@@ -109,57 +154,65 @@ def worker(spec: Dict) -> Dict:
 
     # load code paths on a tiny problem, away from the measured shape
     tiny = [t[..., :4].detach().requires_grad_() if t.dim() == 3 else t for t in (u, delta)]
-    selective_scan(tiny[0], tiny[1], A, B[..., :4].detach(), C[..., :4].detach(), D, None, bias,
-                   True, backend=backend).sum().backward()
+    if backend != 'materialized':
+        selective_scan(tiny[0], tiny[1], A, B[..., :4].detach(), C[..., :4].detach(), D, None,
+                       bias, True, backend=backend).sum().backward()
 
     result = {}
-    if device.type == 'cuda':
-        sync()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        start = time.perf_counter()
-        fwd_bwd()
-        sync()
-        result['fwd_bwd_cold'] = time.perf_counter() - start
-        result['peak'] = torch.cuda.max_memory_allocated() - base
-    else:
-        _reset_cpu_peak()
-        base = _read_status('VmRSS')
-        start = time.perf_counter()
-        fwd_bwd()
-        result['fwd_bwd_cold'] = time.perf_counter() - start
-        result['peak'] = _read_status('VmHWM') - base
+    if spec['measure'] == 'memory':
+        if device.type == 'cuda':
+            sync()
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            fwd_bwd()
+            sync()
+            result['peak'] = torch.cuda.max_memory_allocated() - base
+        else:
+            _reset_cpu_peak()
+            base = _read_status('VmRSS')
+            fwd_bwd()
+            result['peak'] = _read_status('VmHWM') - base
+        return result
 
     repeat = spec['repeat']
     fwd_times, fb_times = [], []
-    for _ in range(repeat):
-        with torch.no_grad():
-            sync()
-            start = time.perf_counter()
-            forward()
-            sync()
-            fwd_times.append(time.perf_counter() - start)
-    for _ in range(repeat - 1):
-        sync()
-        start = time.perf_counter()
-        fwd_bwd()
-        sync()
-        fb_times.append(time.perf_counter() - start)
+    if repeat > 1:
+        fwd_bwd()  # warm-up at this shape
+    for times, fn in ((fwd_times, forward), (fb_times, fwd_bwd)):
+        for _ in range(repeat):
+            with torch.set_grad_enabled(fn is fwd_bwd):  # forward alone: inference
+                sync()
+                start = time.perf_counter()
+                fn()
+                sync()
+                times.append(time.perf_counter() - start)
     result['fwd'] = min(fwd_times)
-    result['fwd_bwd'] = min(fb_times) if fb_times else result['fwd_bwd_cold']
+    result['fwd_bwd'] = min(fb_times)
     return result
 
 
 def run_case(spec: Dict) -> Optional[Dict]:
-    """Run :func:`worker` in a fresh interpreter; ``None`` if it failed."""
-    cmd = [sys.executable, os.path.abspath(__file__), '--worker', json.dumps(spec)]
-    env = dict(os.environ)
-    env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        print(f'  ! {spec["case"]}/{spec["backend"]} failed:\n{proc.stderr[-2000:]}', flush=True)
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    """Run :func:`worker` in fresh interpreters; ``None`` if it failed.
+
+    Memory and time are measured in separate processes: the memory run sets
+    ``MALLOC_MMAP_THRESHOLD_`` so that freed blocks leave the resident set at
+    once, which would also add page faults to every large allocation of a
+    timed run.
+    """
+    result = {}
+    for measure in ('memory', 'time'):
+        cmd = [sys.executable, os.path.abspath(__file__), '--worker',
+               json.dumps(dict(spec, measure=measure))]
+        env = dict(os.environ)
+        if measure == 'memory':
+            env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            print(f'  ! {spec["case"]}/{spec["backend"]} ({measure}) failed:\n'
+                  f'{proc.stderr[-2000:]}', flush=True)
+            return None
+        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return result
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -167,8 +220,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--quick', action='store_true', help='small shapes, one repeat')
     parser.add_argument('--cases', nargs='+', choices=[c[0] for c in CASES],
                         default=[c[0] for c in CASES])
-    parser.add_argument('--backends', nargs='+', choices=['cuda', 'torch', 'reference'],
-                        help='default: every backend available on the device')
+    parser.add_argument('--backends', nargs='+',
+                        choices=['cuda', 'torch', 'reference', 'materialized'],
+                        help='default: every backend available on the device, and the '
+                        'materialized baseline at the target shape')
     parser.add_argument('--device', default='cuda' if _cuda_available() else 'cpu')
     parser.add_argument('--repeat', type=int, default=3, help='runs per timing (best is kept)')
     parser.add_argument('--ref-budget', type=float, default=4e7,
@@ -183,7 +238,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
 
     from mmmamba.ops import available_backends
-    backends = args.backends or available_backends(args.device)
+    backends = args.backends or available_backends(args.device) + ['materialized']
     if 'reference' not in backends:
         backends = backends + ['reference']
     import torch
@@ -201,8 +256,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         for backend in backends:
             if backend == 'reference' and name in NO_REFERENCE:
                 continue
+            if backend == 'materialized' and name not in MATERIALIZED_CASES:
+                continue
             big = batch * dim * length * state > args.ref_budget
-            repeat = 1 if args.quick or (backend == 'reference' and big) else args.repeat
+            slow = backend == 'materialized' or (backend == 'reference' and big)
+            repeat = 1 if args.quick or slow else args.repeat
             spec = dict(case=name, backend=backend, shape=shape, device=args.device,
                         repeat=repeat, threads=args.threads)
             t0 = time.perf_counter()
@@ -246,7 +304,12 @@ def print_table(results: Dict) -> None:
               f'{ratios[1]:>9s} {ratios[2]:>8s}')
     print('fwd x / fwd+bwd x: speed-up over the reference; mem/ref: peak memory over the '
           "reference's.")
-    for backend in sorted({k[1] for k in results} - {'reference'}):
+    for (name, backend), res in results.items():
+        mat = results.get((name, 'materialized'))
+        if mat is not None and backend not in ('reference', 'materialized'):
+            print(f'{name}: {backend} fwd+bwd is {mat["fwd_bwd"] / res["fwd_bwd"]:.0f}x faster '
+                  f'than the materialized baseline ({mat["fwd_bwd"]:.1f} s)')
+    for backend in sorted({k[1] for k in results} - {'reference', 'materialized'}):
         base, long = results.get(('target', backend)), results.get(('target-x4', backend))
         if base and long:
             print(f'{backend}: 4x L costs {long["fwd"] / base["fwd"]:.2f}x (fwd), '
