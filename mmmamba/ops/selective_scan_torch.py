@@ -154,6 +154,25 @@ def _to_blocks(t: Tensor, plan: _Plan) -> Tensor:
     return t.permute(3, 5, 0, 4, 1, 2).contiguous()
 
 
+def _block(t: Tensor, k: int, plan: _Plan) -> Tensor:
+    """Block ``k`` of ``t`` ``(b, g, r, L)`` as ``(T, b, nc, g, r)``, zero-padded, contiguous."""
+    b, g, r, length = t.shape
+    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
+    t = t[..., start:stop]
+    if stop - start < plan.block_len:
+        t = F.pad(t, (0, plan.block_len - (stop - start)))
+    # (b, g, r, nc, T) -> (T, b, nc, g, r)
+    return t.reshape(b, g, r, plan.num_chunks, plan.chunk_len).permute(4, 0, 3, 1, 2).contiguous()
+
+
+def _write_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
+    """Write ``block`` ``(T, b, nc, g, r)`` into block ``k`` of ``out`` ``(b, g, r, L)``."""
+    b, g, r, length = out.shape
+    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
+    block = block.permute(1, 3, 4, 2, 0).reshape(b, g, r, plan.block_len)
+    out[..., start:stop] = block[..., :stop - start]
+
+
 def _from_blocks(blocks: Tensor, length: int) -> Tensor:
     """Inverse of :func:`_to_blocks`: ``(K, T, b, nc, g, r)`` -> ``(b, g, r, L)``."""
     K, T, b, nc, g, r = blocks.shape
@@ -225,6 +244,14 @@ class _Core:
             # (K, T, nc) -> (K, T, b, nc, g, dg)
             dt.masked_fill_((step >= self.length)[:, :, None, :, None, None], 0)
         self.dt = dt
+        # Flooring the per-step decays costs a pass over every block; on CPU
+        # (where it would not force a device sync) skip it when the extremes of
+        # dt and A show that no dt * A can reach the floor.
+        self.floor = _exp2_floor(dt.dtype)
+        self.clamp = True
+        if dt.device.type == 'cpu' and dt.numel() and self.A2.numel():
+            corners = torch.stack(dt.aminmax()).unsqueeze(1) * torch.stack(self.A2.aminmax())
+            self.clamp = not bool(corners.min() >= self.floor)  # NaN: clamp
 
     def _buffer(self) -> Tensor:
         _, T, b, nc, g, dg = self.dt.shape
@@ -236,12 +263,14 @@ class _Core:
         Returns the decay over each chunk, ``(b, nc, S)``.
         """
         T, b, nc = a.shape[:3]
-        floor = _exp2_floor(a.dtype)
-        torch.mul(dt.unsqueeze(-1), self.A2, out=a).clamp_(min=floor).exp2_()
+        torch.mul(dt.unsqueeze(-1), self.A2, out=a)
+        if self.clamp:
+            a.clamp_(min=self.floor)
+        a.exp2_()
         # x_t = dt_t u_t B_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
         torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=x)
         # prod_j exp(dt_j A) = exp(A sum_j dt_j): (b, nc, g, dg, 1) * (g, dg, N)
-        return (dt.sum(0).unsqueeze(-1) * self.A2).clamp_(min=floor).exp2_().view(b, nc, -1)
+        return (dt.sum(0).unsqueeze(-1) * self.A2).clamp_(min=self.floor).exp2_().view(b, nc, -1)
 
     def forward(self) -> Tuple[Tensor, Tensor]:
         """Returns ``y`` ``(b, d, L)`` and the states entering every chunk, ``(K, b, nc, S)``.
@@ -252,18 +281,18 @@ class _Core:
         K, T, nc = plan.num_blocks, plan.chunk_len, plan.num_chunks
         a, h = self._buffer(), self._buffer()
         b = a.shape[1]
-        dtu = self.dt * _to_blocks(self.u, plan)
-        y = torch.empty_like(dtu)  # (K, T, b, nc, g, dg)
+        y = torch.empty_like(self.u)  # (b, g, dg, L)
         chunk_states = a.new_empty(K + 1, b, nc, a[0, 0, 0].numel())
         state = a.new_zeros(b, chunk_states.shape[-1])
         for k in range(K):
-            decay = self._decays(a, h, self.dt[k], dtu[k], self.B[k])
+            dt = self.dt[k]
+            decay = self._decays(a, h, dt, dt * _block(self.u, k, plan), self.B[k])
             chunk_states[k], state = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1),
                                                    decay, state, reverse=False)
             # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
-            y[k] = _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3)).view_as(y[k])
+            _write_block_(y, k, plan, _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3)).view_as(dt))
         chunk_states[K, :, 0] = state
-        return _from_blocks(y, self.length).flatten(1, 2).contiguous(), chunk_states
+        return y.flatten(1, 2), chunk_states
 
     def _replay(self, a: Tensor, h: Tensor, chunk_states: Tensor) -> None:
         """States of a block from the states entering its chunks; ``h`` holds the inputs."""
@@ -282,11 +311,9 @@ class _Core:
         plan = self.plan
         b, g, dg, _ = self.u.shape
         T, nc = plan.chunk_len, plan.num_chunks
-        dt, u = self.dt, _to_blocks(self.u, plan)
-        dtu = dt * u
-        dy = _to_blocks(dy.unflatten(1, (g, -1)), plan)  # (K, T, b, nc, g, dg)
+        dy = dy.unflatten(1, (g, -1))  # (b, g, dg, L)
         a, h, adj = self._buffer(), self._buffer(), self._buffer()
-        d_dtu, d_dt = torch.empty_like(dt), torch.empty_like(dt)
+        du, d_delta = torch.empty_like(self.u), torch.empty_like(self.u)
         dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
         ones = self.A.new_ones(self.A.shape[-1])
@@ -294,33 +321,35 @@ class _Core:
         carry = (d_last.reshape(b, -1) if d_last is not None else
                  chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:]))
         for k in range(plan.num_blocks - 1, -1, -1):
-            decay = self._decays(a, h, dt[k], dtu[k], self.B[k])
+            dt, u, dy_k, B = self.dt[k], _block(self.u, k, plan), _block(dy, k, plan), self.B[k]
+            dtu = dt * u
+            decay = self._decays(a, h, dt, dtu, B)
             self._replay(a, h, chunk_states[k])
             # dC_t = sum_d dy_t h_t
-            dC[k] = _vecmat(dy[k].flatten(0, 3), h.flatten(0, 3)).view_as(dC[k])
+            dC[k] = _vecmat(dy_k.flatten(0, 3), h.flatten(0, 3)).view_as(dC[k])
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-            torch.mul(dy[k].unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
+            torch.mul(dy_k.unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
             _, carry = _scan_chunks_(a.view(T, b, nc, -1), adj.view(T, b, nc, -1), decay, carry,
                                      reverse=True)
             # adj is now g_t = dL/dx_t = dL/dh_t
-            dB[k] = _vecmat(dtu[k].flatten(0, 3), adj.flatten(0, 3)).view_as(dB[k])
-            d_dtu[k] = _matvec(adj.flatten(0, 3), self.B[k].flatten(0, 3)).view_as(d_dtu[k])
+            dB[k] = _vecmat(dtu.flatten(0, 3), adj.flatten(0, 3)).view_as(dB[k])
+            d_dtu = _matvec(adj.flatten(0, 3), B.flatten(0, 3)).view_as(dt)
             # dL/d(dt A)_t = g_t a_t h_{t-1}; h_{t-1} of a chunk's first step is carried in
             adj.mul_(a)
             adj[1:].mul_(h[:-1])
             adj[0].mul_(chunk_states[k].view(b, nc, g, dg, -1))
             # sum over N as a product with ones: 2x faster than .sum(-1) over 16 elements
             torch.mul(adj, self.A, out=h)
-            torch.mv(h.view(-1, h.shape[-1]), ones, out=d_dt[k].view(-1))
-            dA += torch.mul(adj, dt[k].unsqueeze(-1), out=h).sum((0, 1, 2))
-        d_dt.addcmul_(d_dtu, u)
-        du = d_dtu.mul_(dt)
-        if self.pre is not None:
-            d_dt.mul_(_softplus_grad(self.pre))
-        du, d_delta = (_from_blocks(t, self.length).flatten(1, 2) for t in (du, d_dt))
-        d_bias = d_delta.sum((0, 2)) if self.has_bias else None
-        return (du, d_delta, d_bias, dA.flatten(0, 1), _from_blocks(dB, self.length),
-                _from_blocks(dC, self.length))
+            d_dt = h.view(-1, h.shape[-1]).mv(ones).view_as(dt)
+            dA += torch.mul(adj, dt.unsqueeze(-1), out=h).sum((0, 1, 2))
+            d_dt.addcmul_(d_dtu, u)
+            if self.pre is not None:
+                d_dt.mul_(_softplus_grad(self.pre[k]))
+            _write_block_(du, k, plan, d_dtu.mul_(dt))
+            _write_block_(d_delta, k, plan, d_dt)
+        d_bias = d_delta.sum((0, 3)).flatten() if self.has_bias else None
+        return (du.flatten(1, 2), d_delta.flatten(1, 2), d_bias, dA.flatten(0, 1),
+                _from_blocks(dB, self.length), _from_blocks(dC, self.length))
 
 
 def compute_dtype(*tensors: Optional[Tensor]) -> torch.dtype:
