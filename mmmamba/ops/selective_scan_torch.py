@@ -39,10 +39,11 @@ from torch.autograd.function import once_differentiable
 __all__ = ['selective_scan_torch', 'compute_dtype']
 
 # Elements (batch * dim * N * block length) of one working buffer. Three such
-# buffers are alive in backward (two in forward): 3 * 4 * 2**21 bytes = 24 MiB
-# in float32, within a server CPU's L3 cache. On the 2-core CPU this was tuned
-# on, blocks from 2**19 to 2**23 elements and chunks from sqrt(block) / 2 to
-# 2 sqrt(block) steps timed within noise of each other.
+# buffers are alive in backward (two in forward): 3 * 4 * 2**19 bytes = 6 MiB
+# in float32, well inside the 32 MiB L3 of the 2-core CPU this was tuned on.
+# There, at (1, 192, 3136, 16), fwd+bwd took 67-73 ms with blocks of 2**18.5
+# to 2**20 elements, 77 ms at 2**18 and 95 ms at 2**21 (min of 8, 1 thread);
+# chunks from sqrt(block) / 2 to 2 sqrt(block) steps timed within noise.
 BLOCK_ELEMENTS = 2**19
 # Elements of one step of all chunks of a block, (batch, chunks, dim, N). Kept
 # at or below torch's intra-op grain (at::internal::GRAIN_SIZE = 32768), the
