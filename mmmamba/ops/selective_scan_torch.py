@@ -24,9 +24,10 @@ adjoint ``g_t = dL/dh_t``::
     g_t = a_{t+1} * g_{t+1} + C_t * dy_t
 
 All arithmetic is float32 (float64 inputs stay float64) with autocast
-disabled. Decays are floored at the smallest normal float (see
-:func:`_exp2_floor`). Decays are evaluated as ``exp2(dt * A log2(e))``:
-torch's CPU ``exp2`` is some 3x faster than its ``exp``.
+disabled. Decays are evaluated as ``exp2(dt * A log2(e))`` (torch's CPU
+``exp2`` is some 3x faster than its ``exp``) and floored at the smallest
+normal float (see :func:`_exp2_floor`) unless the extremes of ``dt`` and
+``A`` show that no decay can get there.
 """
 import math
 from typing import NamedTuple, Optional, Tuple
@@ -214,10 +215,11 @@ def _softplus_grad(pre: Tensor) -> Tensor:
 class _Core:
     """Block-wise forward and backward of the scan proper (``D`` and ``z`` excluded).
 
-    Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``
-    and moved once to the step-major block layout ``(K, T, b, nc, g, r)``
-    (sequence-sized, without the state dimension ``N``). The ``(T, b, nc, g,
-    dg, N)`` working buffers hold one block at a time.
+    Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``.
+    ``dt`` (softplus done once), ``B`` and ``C`` are moved once to the
+    step-major block layout ``(K, T, b, nc, g, r)``; ``u``, the output
+    gradient and the results move one block at a time. The ``(T, b, nc, g, dg,
+    N)`` working buffers hold one block.
     """
 
     def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
