@@ -177,6 +177,25 @@ def test_bf16_inputs_give_bf16_output_within_bf16_tolerance():
         assert (grads[name].double() - ref).abs().max() <= 3e-2 * scale + 1e-2, name
 
 
+def test_fp16_inputs_keep_a_state_beyond_fp16_range():
+    """fp16 in and out, but the state is fp32: it may exceed fp16's 65504 on the way."""
+    length, dim, state = 2048, 4, 2
+    gen = torch.Generator().manual_seed(0)
+    u = (torch.rand(1, dim, length, generator=gen) * 10 + 20).half()
+    delta = torch.ones(1, dim, length).half()
+    A = torch.full((dim, state), -1e-4).half()  # almost no decay: h grows like sum(u * B)
+    B = (torch.rand(1, state, length, generator=gen) * 10 + 20).half()
+    C = torch.full((1, state, length), 1e-3).half()
+    out, last = selective_scan(u, delta, A, B, C, return_last_state=True)
+    assert out.dtype == torch.float16
+    assert last.abs().max() > 1e6  # an fp16 state would have overflowed to inf
+    ref, ref_last = selective_scan_reference(*(t.double() for t in (u, delta, A, B, C)),
+                                             return_last_state=True)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), ref, rtol=1e-3, atol=1e-2)
+    torch.testing.assert_close(last.double(), ref_last, rtol=1e-5, atol=0)
+
+
 def test_long_sequence_with_large_delta_is_finite():
     length = 65536
     gen = torch.Generator().manual_seed(0)
