@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
-from mmmamba.utils.launch import build_runner, load_config
+from mmmamba.utils.launch import build_runner, load_config, shutdown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +74,7 @@ def main() -> None:
         # Machine-readable copy of the final metrics (used by tools/demo.py).
         with open(osp.join(cfg.work_dir, 'test_metrics.json'), 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -11,7 +11,7 @@ import os
 
 from mmengine.config import DictAction
 
-from mmmamba.utils.launch import build_runner, load_config
+from mmmamba.utils.launch import build_runner, load_config, shutdown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,6 +65,7 @@ def main() -> None:
         cfg.load_from = args.resume
 
     build_runner(cfg).train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

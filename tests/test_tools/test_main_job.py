@@ -61,7 +61,9 @@ def _run(cmd, env, timeout=600):
         [str(c) for c in cmd], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=timeout)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{cmd} failed:\n{out[-4000:]}'
+    # both tails: the runner logs to stdout, torch and gloo write to stderr
+    assert proc.returncode == 0, (f'{cmd} failed:\n--- stdout (tail) ---\n{proc.stdout[-3000:]}'
+                                  f'\n--- stderr (tail) ---\n{proc.stderr[-3000:]}')
     return out
 
 
