@@ -33,6 +33,34 @@ class LoadResult(NamedTuple):
     unexpected: list
 
 
+class KeyReport(NamedTuple):
+    """How a checkpoint's keys and shapes compare with a module's (see :func:`compare_state_dicts`).
+
+    Attributes:
+        missing (list[str]): Module keys the checkpoint does not have.
+        unexpected (list[str]): Checkpoint keys the module does not have.
+        mismatched (list[str]): ``'key: checkpoint (shape) vs model (shape)'`` for the keys in
+            both whose shapes differ, in the module's key order.
+    """
+    missing: list
+    unexpected: list
+    mismatched: list
+
+
+def compare_state_dicts(model_state: StateDict, state_dict: StateDict) -> KeyReport:
+    """Compare a checkpoint's flat state dict with ``module.state_dict()`` by key and shape."""
+    mismatched = []
+    for key, tensor in model_state.items():
+        value = state_dict.get(key)
+        if isinstance(value, torch.Tensor) and value.shape != tensor.shape:
+            mismatched.append(f'{key}: checkpoint {tuple(value.shape)} vs model '
+                              f'{tuple(tensor.shape)}')
+    return KeyReport(
+        missing=[k for k in model_state if k not in state_dict],
+        unexpected=[k for k in state_dict if k not in model_state],
+        mismatched=mismatched)
+
+
 def read_state_dict(checkpoint: Union[str, dict],
                     map_location: str = 'cpu',
                     logger: Optional[Union[MMLogger, str]] = None) -> StateDict:
@@ -115,15 +143,12 @@ def load_pretrained(module: nn.Module,
 
     own = module.state_dict()
     loaded = [k for k in state_dict if k in own]
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
+    missing, unexpected, mismatched = compare_state_dicts(own, state_dict)
     name = type(module).__name__
     if not loaded:
         hint = _prefix_hint(list(state_dict), list(own))
         raise KeyError(f'none of the {len(state_dict)} keys of {source} (e.g. '
                        f'{list(state_dict)[:3]}) matches {name} (e.g. {list(own)[:3]}){hint}')
-    mismatched = [f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}'
-                  for k in loaded if state_dict[k].shape != own[k].shape]
     if mismatched:
         raise ValueError(f'shape mismatch loading {source} into {name}:\n  ' +
                          '\n  '.join(mismatched))

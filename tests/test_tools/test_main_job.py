@@ -2,7 +2,6 @@
 and resume — run as subprocesses exactly as a user types them."""
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

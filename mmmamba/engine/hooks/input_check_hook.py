@@ -17,20 +17,18 @@ built, with a ``FileNotFoundError`` naming the path; the hook catches what they 
 import logging
 import os
 import os.path as osp
-import re
 from collections import defaultdict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import torch
 from mmengine.dataset import BaseDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
 from mmmamba.registry import HOOKS
+from mmmamba.utils.checkpoint import compare_state_dicts, read_state_dict
 
 #: Modules whose ``num_classes`` must equal the dataset's class count: the classification heads
 #: of mmdet (``bbox_head``, ``mask_head``; not the class-agnostic ``rpn_head``), mmseg
@@ -40,8 +38,6 @@ DEFAULT_CLASS_MODULES = ('head', 'bbox_head', 'mask_head', 'decode_head', 'auxil
                          'data_preprocessor')
 #: Keys of a dataset's data info that hold a file the pipeline reads.
 DEFAULT_PATH_KEYS = ('img_path', 'seg_map_path')
-# The key renaming mmengine's Runner.load_checkpoint applies before loading.
-_REVISE_KEYS = ((r'^module\.', ''), )
 
 
 def _is_local(path: str) -> bool:
@@ -210,9 +206,10 @@ def check_checkpoint(model: nn.Module, filename: str, allow_partial_load: bool =
                      max_listed: int = 5) -> int:
     """Check that a checkpoint given as ``load_from`` holds exactly this model's weights.
 
-    The checkpoint's ``state_dict`` (``module.`` stripped, as ``Runner.load_checkpoint`` does) is
-    compared by key and shape with ``model.state_dict()`` (non-persistent buffers, such as a
-    data preprocessor's mean/std, are in neither). Renamings that a module's own
+    The checkpoint's weights (read by :func:`~mmmamba.utils.checkpoint.read_state_dict`, which
+    strips ``module.`` as ``Runner.load_checkpoint`` does) are compared by key and shape with
+    ``model.state_dict()`` (non-persistent buffers, such as a data preprocessor's mean/std, are
+    in neither). Renamings that a module's own
     ``_load_from_state_dict`` applies (mmdet: single-stage ``bbox_head`` loaded as a two-stage
     ``rpn_head``, legacy anchor-free heads) are not replayed, so such old checkpoints count as
     not matching; load them with ``allow_partial_load=True`` or convert them.
@@ -232,19 +229,9 @@ def check_checkpoint(model: nn.Module, filename: str, allow_partial_load: bool =
         RuntimeError: Naming the file, the missing and unexpected keys and the keys whose
             shapes differ (with both shapes).
     """
-    checkpoint = _load_checkpoint(filename, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
-    for pattern, replacement in _REVISE_KEYS:
-        state_dict = {re.sub(pattern, replacement, k): v for k, v in state_dict.items()}
+    state_dict = read_state_dict(filename)
     model_state = model.state_dict()
-    missing = [key for key in model_state if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in model_state]
-    mismatched = []
-    for key, tensor in model_state.items():
-        value = state_dict.get(key)
-        if isinstance(value, torch.Tensor) and value.shape != tensor.shape:
-            mismatched.append(f'{key}: checkpoint {tuple(value.shape)} vs model '
-                              f'{tuple(tensor.shape)}')
+    missing, unexpected, mismatched = compare_state_dicts(model_state, state_dict)
     num_fitting = len(model_state) - len(missing) - len(mismatched)
     problems = []
     if missing:
