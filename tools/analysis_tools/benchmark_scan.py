@@ -31,13 +31,14 @@ reference's backward at ``L = 16384``, which grows as ``L**2`` (see
 At ``target`` a second baseline, ``materialized``
 (:func:`selective_scan_materialized`), runs once: the same loop with
 ``exp(dt A)`` and ``dt B u`` precomputed as ``(b, d, L, N)`` tensors, as
-mamba-ssm's ``selective_scan_ref`` does. Its backward is ``O(L**2 d N)`` and
-takes about a minute there; the ``reference`` backend slices only the
-``(b, d, L)`` inputs and is some 30x faster. Both ratios are printed.
+mamba-ssm's ``selective_scan_ref`` does. Its backward is ``O(L**2 d N)``:
+130-150 s there on the 2-core CPU, while the ``reference`` backend, which
+slices only the ``(b, d, L)`` inputs, takes about 1.6 s. Both ratios are
+printed.
 
 Examples::
 
-    python tools/analysis_tools/benchmark_scan.py            # all cases, ~25 min on 2 cores
+    python tools/analysis_tools/benchmark_scan.py            # all cases, ~40 min on 2 cores
     python tools/analysis_tools/benchmark_scan.py --threads 1 # fewer OpenMP stalls on a busy CPU
     python tools/analysis_tools/benchmark_scan.py --quick    # smoke run, small shapes
     python tools/analysis_tools/benchmark_scan.py --cases target vim-s --backends torch reference
@@ -62,8 +63,8 @@ CASES = [
     ('mem-target', 1, 384, 16384, 16, 'memory target of issue 4'),
 ]
 NO_REFERENCE = {'target-x4'}
-# The materialized baseline costs O(L**2 * dim * N) in backward (about a minute
-# at ``target``), so it runs where the issue quotes it only.
+# The materialized baseline costs O(L**2 * dim * N) in backward (2-3 min at
+# ``target``), so it runs where the issue quotes it only.
 MATERIALIZED_CASES = {'target'}
 QUICK_DIVISOR = 16  # --quick: L / 16 (at least 16) and a single repeat
 
@@ -77,7 +78,7 @@ def selective_scan_materialized(u, delta, A, B, C, D=None, z=None, delta_bias=No
     way mamba-ssm's ``selective_scan_ref`` is organised. Autograd's backward
     of every step's slice is then a full ``(b, d, L, N)`` tensor, so backward
     costs ``O(L**2 d N)``: this is the baseline the issue's "on the order of a
-    minute" describes. Benchmark only; float32, no grouped ``B``/``C``.
+    minute" describes (2-3 min at the target shape here). Benchmark only; float32, no grouped ``B``/``C``.
     """
     import torch
     import torch.nn.functional as F
