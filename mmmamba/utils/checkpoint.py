@@ -6,6 +6,7 @@ never ends in a silent random initialisation: a missing file, a checkpoint none 
 match the module, or a shape mismatch raises.
 """
 import logging
+from pathlib import Path
 from collections import OrderedDict
 from typing import Callable, Dict, NamedTuple, Optional, Union
 
@@ -113,8 +114,12 @@ def load_pretrained(module: nn.Module,
         module (nn.Module): The module to load into.
         checkpoint (str | dict): Path or URL of a checkpoint, or a loaded checkpoint.
         prefix (str, optional): Load only the keys under this prefix, e.g. ``'backbone.'`` to
-            load a backbone from a classifier or detector checkpoint. Defaults to None (all).
-        converter (callable, optional): Maps the flat state dict to ``module``'s layout.
+            load a backbone from a classifier or detector checkpoint. Defaults to None (all;
+            except that a foreign release the converter turned into a classifier layout loads
+            its ``backbone.`` part into a module that has none of the classifier's keys, so
+            such a file loads the same with or without ``prefix='backbone.'``).
+        converter (callable, optional): Maps the flat state dict to ``module``'s layout
+            (returning native dicts unchanged). Error messages quote the file's own keys.
             Defaults to None.
         map_location (str): Device to load tensors to. Defaults to 'cpu'.
         logger (MMLogger | str, optional): Where to report. Defaults to None, the current
@@ -130,25 +135,36 @@ def load_pretrained(module: nn.Module,
     """
     logger = logger if logger is not None else 'current'
     source = checkpoint if isinstance(checkpoint, str) else 'the given checkpoint dict'
-    state_dict = read_state_dict(checkpoint, map_location=map_location, logger=logger)
-    if converter is not None:
-        state_dict = converter(state_dict)
+    file_state = read_state_dict(checkpoint, map_location=map_location, logger=logger)
+    file_keys = list(file_state)
+    state_dict = converter(file_state) if converter is not None else file_state
+    converted = state_dict is not file_state
+    own = module.state_dict()
+    if converted and not prefix and not any(k in own for k in state_dict):
+        # A foreign release converts to a classifier layout (``backbone.*``, ``head.*``); loaded
+        # into a bare backbone it means its backbone part, as with prefix='backbone.'.
+        prefix = 'backbone.'
+
+    def describe() -> str:
+        text = f'the {len(file_keys)} keys of {source} (e.g. {file_keys[:3]})'
+        if converted:
+            text += f', converted to (e.g.) {list(state_dict)[:3]},'
+        return text
 
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'
         state_dict = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items()
                                  if k.startswith(prefix))
         if not state_dict:
-            raise KeyError(f'no key of {source} starts with prefix {prefix!r}')
+            raise KeyError(f'none of {describe()} starts with prefix {prefix!r}')
 
-    own = module.state_dict()
     loaded = [k for k in state_dict if k in own]
     missing, unexpected, mismatched = compare_state_dicts(own, state_dict)
     name = type(module).__name__
     if not loaded:
         hint = _prefix_hint(list(state_dict), list(own))
-        raise KeyError(f'none of the {len(state_dict)} keys of {source} (e.g. '
-                       f'{list(state_dict)[:3]}) matches {name} (e.g. {list(own)[:3]}){hint}')
+        raise KeyError(f'none of {describe()} matches {name} (e.g. {list(own)[:3]}) after '
+                       f'prefix {prefix!r}{hint}')
     if mismatched:
         raise ValueError(f'shape mismatch loading {source} into {name}:\n  ' +
                          '\n  '.join(mismatched))
@@ -173,3 +189,21 @@ def _prefix_hint(checkpoint_keys: list, module_keys: list) -> str:
             if '.'.join(parts[i:]) in module_keys:
                 return f"; did you mean prefix='{'.'.join(parts[:i])}.'?"
     return ''
+
+
+def convert_checkpoint_file(src: str, dst: str,
+                            converter: Callable[[StateDict], StateDict]) -> StateDict:
+    """Read ``src`` (path or URL), convert it with ``converter`` and save an mmpretrain-style
+    checkpoint ``{'state_dict': ..., 'meta': {'converted_from': src}}`` to ``dst``.
+
+    Used by the scripts in ``tools/model_converters/``; prints what it did.
+    """
+    state_dict = read_state_dict(src)
+    converted = converter(state_dict)
+    if converted is state_dict:
+        print(f'{src} already has mmmamba keys; saving it unchanged')
+    path = Path(dst)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(state_dict=converted, meta=dict(converted_from=str(src))), path)
+    print(f'saved {len(converted)} tensors to {path}')
+    return converted

@@ -10,31 +10,17 @@ Use it as ``load_from`` of a ``configs/cls_mambaout_*.py`` classifier, or as the
 segmentor (the backbone also converts on the fly, so this step is optional there).
 """
 import argparse
-from pathlib import Path
-
-import torch
 
 from mmmamba.models.backbones.mambaout import convert_mambaout
-from mmmamba.utils.checkpoint import read_state_dict
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='official or timm MambaOut checkpoint (path or URL)')
-    parser.add_argument('dst', help='where to save the converted checkpoint')
-    return parser.parse_args()
+from mmmamba.utils.checkpoint import convert_checkpoint_file
 
 
 def main() -> None:
-    args = parse_args()
-    state_dict = read_state_dict(args.src)
-    converted = convert_mambaout(state_dict)
-    if converted is state_dict:
-        print(f'{args.src} already has mmmamba keys; saving it unchanged')
-    dst = Path(args.dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(state_dict=converted, meta=dict(converted_from=str(args.src))), dst)
-    print(f'saved {len(converted)} tensors to {dst}')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='official or timm MambaOut checkpoint (path or URL)')
+    parser.add_argument('dst', help='where to save the converted checkpoint')
+    args = parser.parse_args()
+    convert_checkpoint_file(args.src, args.dst, convert_mambaout)
 
 
 if __name__ == '__main__':

@@ -1,3 +1,8 @@
+from .base import HierarchicalBackbone, MambaBackbone
 from .mambaout import MambaOut, convert_mambaout
+from .vmamba import VMamba, convert_vmamba
 
-__all__ = ['MambaOut', 'convert_mambaout']
+__all__ = [
+    'MambaBackbone', 'HierarchicalBackbone', 'MambaOut', 'convert_mambaout', 'VMamba',
+    'convert_vmamba'
+]

@@ -11,18 +11,16 @@ checkpoint converter. Key layout (under ``backbone.`` in converted and mmpretrai
     stages.{i}.blocks.{j}.{norm,fc1,conv,fc2}
     norm{i}                                 (one LayerNorm per returned stage)
 """
-import copy
 import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule
 from timm.layers import DropPath
 
 from mmmamba.registry import MODELS
-from mmmamba.utils.checkpoint import load_pretrained
+from ..layers import ConvDownsample, ConvStem, to_channels_first
+from .base import HierarchicalBackbone
 
 # depths: Gated CNN blocks per stage; dims: channels per stage.
 # Params (with the MLP classifier head) / MACs at 224x224, from the paper:
@@ -43,55 +41,6 @@ DEFAULT_INIT_CFG = [
     dict(type='TruncNormal', layer=['Conv2d', 'Linear'], std=.02, bias=0.),
     dict(type='Constant', layer=['LayerNorm'], val=1., bias=0.),
 ]
-
-
-class Stem(nn.Module):
-    """Two stride-2 3x3 convolutions that reduce the input by 4.
-
-    conv (C/2) → LN → GELU → conv (C) → LN; the output is channels-last.
-
-    Args:
-        in_channels (int): Input image channels.
-        out_channels (int): Output channels C (the first stage's width).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        mid_channels = out_channels // 2
-        self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=3, stride=2, padding=1)
-        self.norm1 = nn.LayerNorm(mid_channels, eps=LAYER_NORM_EPS)
-        self.act = nn.GELU()
-        self.conv2 = nn.Conv2d(mid_channels, out_channels, kernel_size=3, stride=2, padding=1)
-        self.norm2 = nn.LayerNorm(out_channels, eps=LAYER_NORM_EPS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1(x)
-        x = x.permute(0, 2, 3, 1)  # [B, C, H, W] -> [B, H, W, C]
-        x = self.act(self.norm1(x))
-        x = x.permute(0, 3, 1, 2)  # [B, H, W, C] -> [B, C, H, W]
-        x = self.conv2(x)
-        x = x.permute(0, 2, 3, 1)  # [B, C, H, W] -> [B, H, W, C]
-        return self.norm2(x)
-
-
-class Downsample(nn.Module):
-    """A stride-2 3x3 convolution followed by LN, between two stages (channels-last in and out).
-
-    Args:
-        in_channels (int): Channels of the previous stage.
-        out_channels (int): Channels of the next stage.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1)
-        self.norm = nn.LayerNorm(out_channels, eps=LAYER_NORM_EPS)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.permute(0, 3, 1, 2)  # [B, H, W, C] -> [B, C, H, W]
-        x = self.conv(x)
-        x = x.permute(0, 2, 3, 1)  # [B, C, H, W] -> [B, H, W, C]
-        return self.norm(x)
 
 
 class GatedCNNBlock(nn.Module):
@@ -152,24 +101,17 @@ class MambaOutStage(nn.Module):
         in_channels (int): Channels entering the stage.
         out_channels (int): Channels of the blocks.
         depth (int): Number of blocks.
-        downsample (bool): Start with a stride-2 :class:`Downsample`; when False the stage keeps
-            the resolution and ``in_channels`` must equal ``out_channels``.
+        downsample (bool): Start with a stride-2 :class:`ConvDownsample`; when False the stage
+            keeps the resolution and ``in_channels`` must equal ``out_channels``.
         drop_path (Sequence[float]): Stochastic depth rate of each block.
-        with_cp (bool): Run each block under activation checkpointing. Defaults to False.
         **block_kwargs: ``expansion_ratio``, ``kernel_size``, ``conv_ratio`` of the blocks.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int,
-                 depth: int,
-                 downsample: bool,
-                 drop_path: Sequence[float],
-                 with_cp: bool = False,
-                 **block_kwargs) -> None:
+    def __init__(self, in_channels: int, out_channels: int, depth: int, downsample: bool,
+                 drop_path: Sequence[float], **block_kwargs) -> None:
         super().__init__()
         if downsample:
-            self.downsample = Downsample(in_channels, out_channels)
+            self.downsample = ConvDownsample(in_channels, out_channels, eps=LAYER_NORM_EPS)
         elif in_channels != out_channels:
             raise ValueError(f'a stage without downsample keeps its width, got {in_channels} -> '
                              f'{out_channels}')
@@ -178,21 +120,10 @@ class MambaOutStage(nn.Module):
         self.blocks = nn.ModuleList(
             GatedCNNBlock(out_channels, drop_path=drop_path[j], **block_kwargs)
             for j in range(depth))
-        self.with_cp = with_cp
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample is not None:
-            x = self.downsample(x)
-        for block in self.blocks:
-            if self.with_cp and torch.is_grad_enabled():
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
 
 
 @MODELS.register_module()
-class MambaOut(BaseModule):
+class MambaOut(HierarchicalBackbone):
     """MambaOut backbone for classification (mmpretrain) and dense prediction (mmdet, mmseg).
 
     Paper: "MambaOut: Do We Really Need Mamba for Vision?", https://arxiv.org/abs/2405.07992
@@ -221,9 +152,11 @@ class MambaOut(BaseModule):
         gap_before_final_norm (bool): Classification mode: each returned stage is average-pooled
             to a ``(B, C)`` vector and then normalised by ``norm{i}`` (for the last stage this is
             the ``norm`` of the released classifiers). Defaults to False.
-        frozen_stages (int): Freeze (``requires_grad=False`` and eval mode, kept through
-            ``train()``) the stem and stages ``0..frozen_stages``; -1 freezes nothing. Output
-            norms stay trainable. Defaults to -1.
+        frozen_stages (int): Number of stages to freeze with the stem: ``k >= 1`` freezes the
+            stem and stages ``0..k-1`` (``requires_grad=False`` and eval mode, kept through
+            ``train()``); ``-1`` freezes nothing; ``0`` freezes the stem only under mmdet's or
+            mmseg's default scope (their ResNet/Swin convention) and nothing under mmpretrain's
+            (its ConvNeXt convention). Output norms stay trainable. Defaults to -1.
         with_cp (bool): Activation checkpointing around each block: less memory, same outputs.
             Defaults to False.
         init_cfg (dict | list[dict], optional): Initialisation. Defaults to truncated-normal
@@ -243,7 +176,10 @@ class MambaOut(BaseModule):
     """
 
     arch_settings = ARCH_SETTINGS
-    # Blocks that share one learning-rate-decay layer id in get_layer_depth().
+    arch_keys = ('depths', 'dims')
+    test_arch = 'atto'
+    default_init_cfg = DEFAULT_INIT_CFG
+    # ConvNeXt-T's scheme for (3, 3, 9, 3): 6 block layers
     blocks_per_layer_group = 3
 
     def __init__(self,
@@ -260,37 +196,22 @@ class MambaOut(BaseModule):
                  with_cp: bool = False,
                  init_cfg: Optional[Union[dict, List[dict]]] = DEFAULT_INIT_CFG) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.depths, self.dims = self._parse_arch(arch)
-        num_stages = len(self.depths)
-
-        if isinstance(out_indices, int):
-            out_indices = [out_indices]
-        normalised = []
-        for index in out_indices:
-            if not -num_stages <= index < num_stages:
-                raise ValueError(f'out_indices entry {index} is out of range for {num_stages} '
-                                 f'stages')
-            normalised.append(index % num_stages)
-        if len(set(normalised)) != len(normalised):
-            raise ValueError(f'out_indices {tuple(out_indices)} name a stage twice')
-        self.out_indices = tuple(sorted(normalised))
-
-        if not -1 <= frozen_stages < num_stages:
-            raise ValueError(f'frozen_stages must be in [-1, {num_stages - 1}], got '
-                             f'{frozen_stages}')
+        settings = self.parse_arch(arch)
+        self.depths, self.dims = tuple(settings['depths']), tuple(settings['dims'])
+        if len(self.depths) != len(self.dims) or not self.depths:
+            raise ValueError(f'arch depths {self.depths} and dims {self.dims} need one entry per '
+                             f'stage')
         if gap_before_final_norm and not out_norm:
             raise ValueError('gap_before_final_norm=True needs out_norm=True: the pooled features '
                              'are normalised by norm{i}')
-        self.frozen_stages = frozen_stages
         self.gap_before_final_norm = gap_before_final_norm
         self.out_norm = out_norm
         self.with_cp = with_cp
 
-        self.stem = Stem(in_channels, self.dims[0])
+        self.stem = ConvStem(in_channels, self.dims[0], eps=LAYER_NORM_EPS)
         num_blocks = sum(self.depths)
         block_rates = [drop_path_rate * k / max(num_blocks - 1, 1) for k in range(num_blocks)]
         self.stages = nn.ModuleList()
-        self.feature_info = []
         first_block = 0
         for i, (depth, dim) in enumerate(zip(self.depths, self.dims)):
             self.stages.append(
@@ -300,141 +221,21 @@ class MambaOut(BaseModule):
                     depth=depth,
                     downsample=i > 0,
                     drop_path=block_rates[first_block:first_block + depth],
-                    with_cp=with_cp,
                     expansion_ratio=expansion_ratio,
                     kernel_size=kernel_size,
                     conv_ratio=conv_ratio))
             first_block += depth
-            self.feature_info.append(
-                dict(num_chs=dim, reduction=2**(i + 2), module=f'stages.{i}'))
+        self.finish_stages(
+            out_indices, frozen_stages,
+            (lambda c: nn.LayerNorm(c, eps=LAYER_NORM_EPS)) if out_norm else None)
 
-        if out_norm:
-            for i in self.out_indices:
-                self.add_module(f'norm{i}', nn.LayerNorm(self.dims[i], eps=LAYER_NORM_EPS))
-        self.out_channels = tuple(self.feature_info[i]['num_chs'] for i in self.out_indices)
-        self.strides = tuple(self.feature_info[i]['reduction'] for i in self.out_indices)
-
-        self._freeze_stages()
-
-    @classmethod
-    def _parse_arch(cls, arch: Union[str, dict]) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
-        if isinstance(arch, str):
-            if arch not in cls.arch_settings:
-                raise ValueError(f'unknown MambaOut arch {arch!r}; valid names: '
-                                 f'{sorted(cls.arch_settings)}')
-            arch = cls.arch_settings[arch]
-        elif not isinstance(arch, dict):
-            raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
-        required = {'depths', 'dims'}
-        if set(arch) != required:
-            raise ValueError(f'a MambaOut arch dict needs exactly the keys {sorted(required)}, got '
-                             f'{sorted(arch)}')
-        depths, dims = tuple(arch['depths']), tuple(arch['dims'])
-        if len(depths) != len(dims) or not depths:
-            raise ValueError(f'arch depths {depths} and dims {dims} need one entry per stage')
-        return depths, dims
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Forward images.
-
-        Args:
-            x (torch.Tensor): Images of shape (B, in_channels, H, W).
-
-        Returns:
-            tuple[torch.Tensor]: One entry per ``out_indices``: (B, C_i, H_i, W_i) maps, or
-            (B, C_i) vectors when ``gap_before_final_norm``.
-        """
-        x = self.stem(x)  # [B, H/4, W/4, C0]
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i not in self.out_indices:
-                continue
-            if self.gap_before_final_norm:
-                outs.append(getattr(self, f'norm{i}')(x.mean((1, 2))))
-                continue
-            out = getattr(self, f'norm{i}')(x) if self.out_norm else x
-            outs.append(out.permute(0, 3, 1, 2).contiguous())  # [B, H, W, C] -> [B, C, H, W]
-        return tuple(outs)
-
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages < 0:
-            return
-        frozen = [self.stem] + [self.stages[i] for i in range(self.frozen_stages + 1)]
-        for module in frozen:
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'MambaOut':
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def init_weights(self) -> None:
-        """Initialise from ``init_cfg``; a ``Pretrained`` entry loads a converted checkpoint.
-
-        With ``Pretrained``, the other entries (or the default random initialisation) are
-        applied first, so parameters the checkpoint does not cover (e.g. the norms of a dense
-        model) are initialised as usual; then the checkpoint is loaded through
-        :func:`mmmamba.utils.checkpoint.load_pretrained` with :func:`convert_mambaout`.
-        """
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
-        pretrained = [c for c in cfgs if c is not None and c.get('type') == 'Pretrained']
-        if not pretrained:
-            super().init_weights()
-            return
-        if len(pretrained) > 1:
-            raise ValueError(f'init_cfg names more than one Pretrained checkpoint: {pretrained}')
-        others = [c for c in cfgs if c is not None and c.get('type') != 'Pretrained']
-        init_cfg = self.init_cfg
-        self.init_cfg = others or copy.deepcopy(DEFAULT_INIT_CFG)
-        try:
-            super().init_weights()
-        finally:
-            self.init_cfg = init_cfg
-        load_pretrained(
-            self,
-            pretrained[0]['checkpoint'],
-            prefix=pretrained[0].get('prefix'),
-            converter=convert_mambaout,
-            map_location=pretrained[0].get('map_location', 'cpu'))
-
-    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
-        """Layer id of a parameter, for mmpretrain's ``LearningRateDecayOptimWrapperConstructor``.
-
-        The stem is layer 0; the blocks of each stage are taken in groups of
-        ``blocks_per_layer_group`` (3) consecutive blocks, one layer id per group, ids rising
-        with depth (for (3, 3, 9, 3) this is ConvNeXt-T's scheme: 6 block layers); a downsample
-        shares the id of its stage's first group; output norms and everything outside the
-        backbone (the head) come last.
-
-        Args:
-            param_name (str): Parameter name, e.g. ``'backbone.stages.2.blocks.4.fc1.weight'``.
-            prefix (str): Prefix of the backbone's parameters in ``param_name``.
-                Defaults to ''.
-
-        Returns:
-            tuple[int, int]: The layer id and the number of layer ids (max id + 1).
-        """
-        group = self.blocks_per_layer_group
-        first_group_of_stage = [1]
-        for depth in self.depths:
-            first_group_of_stage.append(first_group_of_stage[-1] + -(-depth // group))
-        top = first_group_of_stage[-1]  # output norms and head
-        num_layers = top + 1
-
-        if not param_name.startswith(prefix):
-            return top, num_layers
-        name = param_name[len(prefix):]
-        if name.startswith('stem.'):
-            return 0, num_layers
-        match = re.match(r'stages\.(\d+)\.(?:blocks\.(\d+)|downsample)\.', name)
-        if match is None:
-            return top, num_layers
-        stage_id = int(match.group(1))
-        block_id = int(match.group(2)) if match.group(2) is not None else 0
-        return first_group_of_stage[stage_id] + block_id // group, num_layers
+    def format_output(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` after ``norm{index}``, or the pooled and normed ``(B, C)`` vector
+        when ``gap_before_final_norm``."""
+        if self.gap_before_final_norm:
+            return getattr(self, f'norm{index}')(x.mean((1, 2)))
+        out = getattr(self, f'norm{index}')(x) if self.out_norm else x
+        return to_channels_first(out).contiguous()
 
 
 def convert_mambaout(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -495,3 +296,6 @@ def convert_mambaout(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
             raise ValueError(f'unexpected key {key!r} in a MambaOut checkpoint of {layout} layout')
         converted[new_key.replace('{last}', last)] = value
     return converted
+
+
+MambaOut.converter = staticmethod(convert_mambaout)
