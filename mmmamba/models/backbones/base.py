@@ -37,8 +37,11 @@ class MambaBackbone(BaseModule):
     Subclasses set ``arch_settings`` (name → dict), ``arch_keys`` (the keys an arch dict must
     have; ``optional_arch_keys`` may be left out and take the values in ``arch_defaults``),
     ``test_arch`` (a tiny size for tests), ``default_init_cfg`` and ``converter`` (a pure
-    function mapping foreign checkpoint layouts to ours), and implement
-    :meth:`frozen_modules` and :meth:`get_layer_depth`.
+    function mapping foreign checkpoint layouts to ours), set ``feature_info`` (one dict with
+    ``num_chs``, ``reduction`` and ``module`` per stage or layer ``out_indices`` can name),
+    ``out_indices``, ``out_channels`` and ``strides``, call :meth:`set_frozen_stages` and
+    ``self._freeze()`` at the end of ``__init__``, and implement :meth:`stage_prefixes` and
+    :meth:`get_layer_depth`.
 
     Args:
         init_cfg (dict | list[dict], optional): Initialisation. A ``dict(type='Pretrained',
@@ -99,14 +102,27 @@ class MambaBackbone(BaseModule):
         self.freeze_stem_at_zero = frozen_stem_at_zero()
 
     # ---- frozen stages --------------------------------------------------------------------
-    def frozen_modules(self) -> List[nn.Module]:
-        """The modules ``frozen_stages`` freezes (subclasses say which)."""
+    def stage_prefixes(self, num_stages: int) -> Tuple[str, ...]:
+        """Parameter-name prefixes of the stem (or patch embedding) and the first
+        ``num_stages`` stages (or layers): what ``frozen_stages=num_stages`` freezes."""
         raise NotImplementedError
 
+    def frozen_prefixes(self) -> Tuple[str, ...]:
+        """What ``self.frozen_stages`` freezes, by the convention of the build scope."""
+        k = self.frozen_stages
+        if k < 0 or (k == 0 and not self.freeze_stem_at_zero):
+            return ()
+        return self.stage_prefixes(k)
+
     def _freeze(self) -> None:
-        for module in self.frozen_modules():
-            module.eval()
-            for param in module.parameters():
+        prefixes = self.frozen_prefixes()
+        if not prefixes:
+            return
+        for name, module in self.named_modules():
+            if name and (name + '.').startswith(prefixes):
+                module.eval()
+        for name, param in self.named_parameters():
+            if (name + '.').startswith(prefixes):
                 param.requires_grad = False
 
     def train(self, mode: bool = True) -> 'MambaBackbone':
@@ -186,11 +202,8 @@ class HierarchicalBackbone(MambaBackbone):
         self.strides = tuple(2**(i + 2) for i in self.out_indices)
         self._freeze()
 
-    def frozen_modules(self) -> List[nn.Module]:
-        k = self.frozen_stages
-        if k < 0 or (k == 0 and not self.freeze_stem_at_zero):
-            return []
-        return [self.stem] + [self.stages[i] for i in range(k)]
+    def stage_prefixes(self, num_stages: int) -> Tuple[str, ...]:
+        return ('stem.', ) + tuple(f'stages.{i}.' for i in range(num_stages))
 
     def run_blocks(self, blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
         for block in blocks:
