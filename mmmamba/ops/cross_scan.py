@@ -3,12 +3,16 @@
 ``cross_scan`` unrolls a map into four sequences and ``cross_merge`` sums four
 sequences back into raster order. Each is the adjoint (transpose) of the
 other, so each one's backward is the other one; both run on any device and
-support double backward.
+support double backward. Each is one ``prim::PythonOp`` node in a ``torch.jit``
+trace, which :mod:`mmmamba.ops.flops` counts as zero FLOPs: they move data and
+add element-wise, which mmengine's counter leaves out for every op.
 """
 from typing import Optional
 
 import torch
 from torch import Tensor
+
+from ._tracing import traced_outputs, untraced
 
 __all__ = ['cross_scan', 'cross_merge', 'bidirectional_scan', 'bidirectional_merge']
 
@@ -36,7 +40,9 @@ class _CrossScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         ctx.hw = x.shape[-2:]
-        return _cross_scan(x)
+        with untraced():  # one node in a torch.jit trace (see ._tracing)
+            out = _cross_scan(x)
+        return traced_outputs(x, out)[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
@@ -49,7 +55,9 @@ class _CrossMerge(torch.autograd.Function):
     @staticmethod
     def forward(ctx, y: Tensor, H: int, W: int) -> Tensor:
         ctx.hw = (H, W)
-        return _cross_merge(y, H, W)
+        with untraced():
+            out = _cross_merge(y, H, W)
+        return traced_outputs(y, out)[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -61,7 +69,9 @@ class _BidirectionalScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        return torch.stack([x, x.flip(-1)], dim=1)  # (B, C, L) -> (B, 2, C, L)
+        with untraced():
+            out = torch.stack([x, x.flip(-1)], dim=1)  # (B, C, L) -> (B, 2, C, L)
+        return traced_outputs(x, out)[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
@@ -72,7 +82,9 @@ class _BidirectionalMerge(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y: Tensor) -> Tensor:
-        return y[:, 0] + y[:, 1].flip(-1)  # (B, 2, C, L) -> (B, C, L)
+        with untraced():
+            out = y[:, 0] + y[:, 1].flip(-1)  # (B, 2, C, L) -> (B, C, L)
+        return traced_outputs(y, out)[0]
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:

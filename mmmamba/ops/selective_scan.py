@@ -17,6 +17,23 @@ variable ``MMMAMBA_SCAN_BACKEND=cuda|torch|reference`` (the argument wins);
 forcing one that cannot run raises ``RuntimeError``. The first use of each
 backend is logged once, and :func:`last_backend` tells which one ran last.
 
+The last state is a constant
+----------------------------
+With ``return_last_state=True`` every backend returns the last state
+``h_{L-1}`` detached (``requires_grad`` False): no gradient flows back from
+it. That is what mamba-ssm's kernel can do (its backward has no input for the
+state's gradient), and the other backends follow it, so a model trains the
+same on every backend. The state is meant for inference caches; to train
+through a state, use ``out`` (``y_t = C_t . h_t``).
+
+Tracing (FLOP counting)
+-----------------------
+Under ``torch.jit`` tracing ``auto`` picks ``torch`` on every device: its
+autograd Function is recorded as one node, ``prim::PythonOp.SelectiveScanTorch``,
+which :mod:`mmmamba.ops.flops` counts for mmengine's ``FlopAnalyzer``. Forcing
+``reference`` under tracing raises ``RuntimeError`` (its loop would be recorded
+step by step and not counted as a scan).
+
 Installing the ``cuda`` backend
 -------------------------------
 mamba-ssm builds its Mamba-1 kernel ``selective_scan_cuda`` only on request:
@@ -124,10 +141,21 @@ def _resolve_backend(backend: Optional[str], device: torch.device) -> str:
         source = 'backend=' if backend is not None else f'${BACKEND_ENV}='
         raise ValueError(f'{source}{requested!r} is not a selective-scan backend; '
                          f'choose one of {BACKENDS + ("auto", )}')
+    tracing = torch.jit.is_tracing()
     if requested == 'auto':
-        if device.type == 'cuda' and _load_cuda_scan() is not None:
+        if device.type == 'cuda' and _load_cuda_scan() is not None and not tracing:
             return 'cuda'
         return 'torch'
+    if requested == 'reference' and tracing:
+        if backend is not None:
+            source, fix = f'backend={backend!r}', "pass backend='torch' (or leave it None)"
+        else:
+            source = f'${BACKEND_ENV}={os.environ[BACKEND_ENV]!r}'
+            fix = f'unset ${BACKEND_ENV} or set it to torch'
+        raise RuntimeError(
+            f'the "reference" selective-scan backend ({source}) cannot be traced by torch.jit, '
+            'as FLOP counting does: it is a Python loop over L steps, which a trace records op '
+            f'by op and a FLOP counter cannot see as one scan; {fix}')
     if requested == 'cuda':
         problems = []
         if device.type != 'cuda':
@@ -213,16 +241,25 @@ def selective_scan_reference(u: Tensor,
             y = y * F.silu(z.to(cdt))
     out = y.to(u.dtype)
     if return_last_state:
-        return out, h.reshape(batch, dim, state)
+        return out, h.reshape(batch, dim, state).detach()  # a constant, as in every backend
     return out
 
 
 def _selective_scan_cuda(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                          D: Optional[Tensor], z: Optional[Tensor], delta_bias: Optional[Tensor],
                          delta_softplus: bool, return_last_state: bool) -> ScanOutput:
-    """mamba-ssm's fused kernel; it keeps its state in float32 itself."""
+    """mamba-ssm's fused kernel; it keeps its state in float32 itself.
+
+    Its backward ignores any gradient of the last state; the state is detached
+    here so that this shows (``requires_grad`` is False) instead of a gradient
+    silently dropped.
+    """
     fn = _load_cuda_scan()
-    return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    result = fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
+    if return_last_state:
+        out, last_state = result
+        return out, last_state.detach()
+    return result
 
 
 _IMPLS = {
@@ -265,14 +302,16 @@ def selective_scan(u: Tensor,
         z (Tensor, optional): gate, ``(batch, dim, L)``. Defaults to None.
         delta_bias (Tensor, optional): ``(dim,)``, added to ``delta``. Defaults to None.
         delta_softplus (bool): apply softplus to ``delta``. Defaults to False.
-        return_last_state (bool): also return ``h_{L-1}``. Defaults to False.
+        return_last_state (bool): also return ``h_{L-1}``, detached: its
+            gradient is not propagated on any backend. Defaults to False.
         backend (str, optional): ``'cuda'``, ``'torch'``, ``'reference'`` or
             ``'auto'``. Defaults to None: ``$MMMAMBA_SCAN_BACKEND``, else auto.
 
     Returns:
         Tensor | tuple[Tensor, Tensor]: ``out`` ``(batch, dim, L)`` in the dtype
         of ``u``; with ``return_last_state`` also the last state
-        ``(batch, dim, N)`` in the compute dtype (float32 or float64).
+        ``(batch, dim, N)`` in the compute dtype (float32 or float64), with
+        ``requires_grad`` False on every backend.
     """
     _check_inputs(u, delta, A, B, C, D, z, delta_bias)
     name = _resolve_backend(backend, u.device)

@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ._tracing import traced_outputs, untraced
+
 __all__ = ['selective_scan_torch', 'compute_dtype']
 
 # Elements (batch * dim * N * block length) of one working buffer. Three such
@@ -304,12 +306,12 @@ class _Core:
         for j in range(1, len(steps_h)):
             steps_h[j].addcmul_(steps_a[j], steps_h[j - 1])
 
-    def backward(self, dy: Tensor, chunk_states: Tensor,
-                 d_last: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
+    def backward(self, dy: Tensor, chunk_states: Tensor) -> Tuple[Optional[Tensor], ...]:
         """Gradients ``(du, d_delta, d_bias, dA, dB, dC)`` given ``dy`` ``(b, d, L)``.
 
         ``d_delta`` is taken through the softplus; ``d_bias`` is ``None``
-        without a bias.
+        without a bias. The last state is a constant output (see
+        :func:`mmmamba.ops.selective_scan`), so no gradient enters at the end.
         """
         plan = self.plan
         b, g, dg, _ = self.u.shape
@@ -320,9 +322,8 @@ class _Core:
         dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
         ones = self.A.new_ones(self.A.shape[-1])
-        # a * g just after the current block; the last state's grad enters undecayed
-        carry = (d_last.reshape(b, -1) if d_last is not None else
-                 chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:]))
+        # a * g just after the current block: zero after the last one, (b, S)
+        carry = chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:])
         for k in range(plan.num_blocks - 1, -1, -1):
             dt, u, dy_k, B = self.dt[k], _block(self.u, k, plan), _block(dy, k, plan), self.B[k]
             dtu = dt * u
@@ -378,30 +379,38 @@ class SelectiveScanTorch(torch.autograd.Function):
                 D: Optional[Tensor], z: Optional[Tensor], delta_bias: Optional[Tensor],
                 delta_softplus: bool, return_last_state: bool, block_len: Optional[int],
                 chunk_len: Optional[int]):
-        cdt = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
-        b, d, length = u.shape
-        plan = _make_plan(length, b * d * A.shape[1], block_len, chunk_len)
-        with torch.autocast(u.device.type, enabled=False):
-            core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), delta_softplus, plan)
-            y, chunk_states = core.forward()
-            if D is not None:
-                y.addcmul_(core.u.flatten(1, 2), D.to(cdt).unsqueeze(-1))
-            out = y if z is None else y * F.silu(z.to(cdt))
-        # (K, b, nc, S) is (L / chunk_len) states: what backward replays chunks from
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunk_states[:-1],
-                              y if z is not None else None)
-        ctx.config = (delta_softplus, plan, cdt)
-        out = out.to(u.dtype)
+        # one node in a torch.jit trace: the ops below stay out of the graph (see ._tracing)
+        with untraced():
+            cdt = compute_dtype(u, delta, A, B, C, D, z, delta_bias)
+            b, d, length = u.shape
+            plan = _make_plan(length, b * d * A.shape[1], block_len, chunk_len)
+            with torch.autocast(u.device.type, enabled=False):
+                core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), delta_softplus,
+                             plan)
+                y, chunk_states = core.forward()
+                if D is not None:
+                    y.addcmul_(core.u.flatten(1, 2), D.to(cdt).unsqueeze(-1))
+                out = y if z is None else y * F.silu(z.to(cdt))
+            # (K, b, nc, S) is (L / chunk_len) states: what backward replays chunks from
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, chunk_states[:-1],
+                                  y if z is not None else None)
+            ctx.config = (delta_softplus, plan, cdt)
+            results = (out.to(u.dtype), )
+            if return_last_state:
+                results += (chunk_states[-1, :, 0].view(b, d, -1).clone(), )
+        results = traced_outputs(u, *results)
         if return_last_state:
-            return out, chunk_states[-1, :, 0].view(b, d, -1).clone()
-        return out
+            # a constant, as mamba-ssm's kernel treats it (it has no gradient for it)
+            ctx.mark_non_differentiable(results[1])
+            return results
+        return results[0]
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, d_out: Tensor, *rest: Optional[Tensor]):
+    def backward(ctx, d_out: Tensor, *d_last_state: Optional[Tensor]):
+        # d_last_state: the (zero) gradient of the non-differentiable last state, unused
         u, delta, A, B, C, D, z, delta_bias, chunk_states, y = ctx.saved_tensors
         softplus, plan, cdt = ctx.config
-        d_last = rest[0] if rest else None
         with torch.autocast(u.device.type, enabled=False):
             core = _Core(*_cast_inputs(cdt, u, delta, A, B, C, delta_bias), softplus, plan)
             dy = d_out.to(cdt)
@@ -412,8 +421,7 @@ class SelectiveScanTorch(torch.autograd.Function):
                 # d silu(z) / dz = sig * (1 + z * (1 - sig))
                 dz = dy * y * sig * (1 + z_ * (1 - sig))
                 dy = dy * z_ * sig
-            du, d_delta, d_bias, dA, dB, dC = core.backward(
-                dy, chunk_states, None if d_last is None else d_last.to(cdt))
+            du, d_delta, d_bias, dA, dB, dC = core.backward(dy, chunk_states)
             dD = None
             if D is not None:
                 du.addcmul_(dy, D.to(cdt).unsqueeze(-1))

@@ -1,5 +1,6 @@
 import importlib
 import itertools
+from functools import partial
 
 import pytest
 import torch
@@ -38,11 +39,15 @@ def make_inputs(batch=2, dim=4, length=13, state=3, groups=None, dtype=torch.flo
 
 
 def outputs_and_grads(fn, inputs, seed=1, **options):
-    """Run ``fn`` and return its outputs and the grads of a random projection of them."""
+    """Run ``fn`` and return its outputs and the grads of a random projection of them.
+
+    A returned last state enters the projection too; it is a constant, so it adds nothing
+    to the grads (see test_last_state_is_a_constant_on_every_backend).
+    """
     outs = fn(**inputs, **options)
     outs = outs if isinstance(outs, tuple) else (outs, )
     gen = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype)).sum()
+    loss = sum((o * torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o)).sum()
                for o in outs)
     names = [k for k, v in inputs.items() if v is not None]
     grads = torch.autograd.grad(loss, [inputs[k] for k in names])
@@ -208,7 +213,7 @@ def test_long_sequence_with_large_delta_is_finite():
     u.requires_grad_()
     out, last = selective_scan(u, delta, A, B, C, delta_softplus=True, return_last_state=True)
     assert torch.isfinite(out).all() and torch.isfinite(last).all()
-    (out.square().mean() + last.sum()).backward()
+    out.square().mean().backward()
     for t in (u, delta, A, B, C):
         assert torch.isfinite(t.grad).all()
     # agrees with a run cut into different blocks and chunks
@@ -325,3 +330,133 @@ def test_bad_shapes_raise(bad):
     inputs.update(bad)
     with pytest.raises(ValueError):
         selective_scan(**inputs)
+
+
+# ---------------------------------------------------------------------------------------------
+# One semantics on every backend: the last state is a constant. mamba-ssm's kernel (the "cuda"
+# backend) has no gradient input for it, so the other backends return it detached as well.
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('backend', ['torch', 'reference'])
+def test_last_state_is_a_constant_on_every_backend(backend):
+    inputs = make_inputs(length=17, state=3, groups=2)
+    out, last = selective_scan(**inputs, delta_softplus=True, return_last_state=True,
+                               backend=backend)
+    assert last_backend() == backend
+    assert out.requires_grad
+    assert not last.requires_grad and last.grad_fn is None
+    with pytest.raises(RuntimeError, match='does not require grad'):
+        last.sum().backward()
+    # a loss on out and the last state has exactly the grads of its out part
+    gen = torch.Generator().manual_seed(1)
+    out_weight = torch.randn(out.shape, generator=gen, dtype=out.dtype)
+    last_weight = torch.randn(last.shape, generator=gen, dtype=last.dtype)
+    tensors = list(inputs.values())
+    with_last = torch.autograd.grad((out * out_weight).sum() + (last * last_weight).sum(),
+                                    tensors, retain_graph=True)
+    out_only = torch.autograd.grad((out * out_weight).sum(), tensors)
+    for name, grad, expected in zip(inputs, with_last, out_only):
+        assert torch.equal(grad, expected), name
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA (mamba-ssm's kernel) against the torch backend
+# ---------------------------------------------------------------------------------------------
+def model_like_inputs(device, dtype, batch=2, dim=8, length=97, state=4, groups=2, seed=0):
+    """Scan inputs as a model feeds the kernel: activations ``u, delta, B, C, z`` in ``dtype``
+    (B, C grouped), parameters ``A, D, delta_bias`` in float32; every tensor requires grad."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen)
+
+    activations = dict(
+        u=rand(batch, dim, length),
+        delta=rand(batch, dim, length) * 0.5,
+        B=rand(batch, groups, state, length),
+        C=rand(batch, groups, state, length),
+        z=rand(batch, dim, length))
+    parameters = dict(
+        A=-torch.rand(dim, state, generator=gen) * 2 - 0.05, D=rand(dim),
+        delta_bias=rand(dim) * 0.5)
+    inputs = {k: v.to(device, dtype) for k, v in activations.items()}
+    inputs.update({k: v.to(device) for k, v in parameters.items()})
+    return {k: v.requires_grad_() for k, v in inputs.items()}
+
+
+def assert_close_to_scale(actual, expected, tol, what):
+    """``|actual - expected| <= tol * max|expected|`` elementwise (bf16 rounds each element)."""
+    assert actual.shape == expected.shape, what
+    actual, expected = actual.detach().double().cpu(), expected.detach().double().cpu()
+    bound = tol * max(float(expected.abs().max()), 1e-3)
+    error = float((actual - expected).abs().max())
+    assert error <= bound, f'{what}: max error {error:.3g} > {bound:.3g}'
+
+
+def assert_backends_agree(first, second, inputs, tol, reference_tol=None):
+    """Out, last state and the grads of all eight inputs agree between two backends.
+
+    With ``reference_tol``, both also agree with the float64 reference on the CPU.
+    """
+    results = {}
+    for backend in (first, second):
+        fresh = {k: v.detach().clone().requires_grad_() for k, v in inputs.items()}
+        (out, last), grads = outputs_and_grads(
+            partial(selective_scan, backend=backend), fresh, delta_softplus=True,
+            return_last_state=True)
+        assert last_backend() == backend
+        assert out.dtype == inputs['u'].dtype and last.dtype == torch.float32, backend
+        assert not last.requires_grad, f'{backend}: the last state must be a constant'
+        assert grads.keys() == inputs.keys()
+        for name, grad in grads.items():
+            assert grad.dtype == inputs[name].dtype, (backend, name)
+        results[backend] = (out, last, grads)
+    if reference_tol is not None:
+        exact = {k: v.detach().double().cpu().requires_grad_() for k, v in inputs.items()}
+        (out, last), grads = outputs_and_grads(selective_scan_reference, exact,
+                                               delta_softplus=True, return_last_state=True)
+        results['reference float64'] = (out, last, grads)
+    (out, last, grads) = results[second]
+    for backend, (other_out, other_last, other_grads) in results.items():
+        if backend == second:
+            continue
+        tol_here = tol if backend == first else reference_tol
+        assert_close_to_scale(out, other_out, tol_here, f'{second} vs {backend}: out')
+        assert_close_to_scale(last, other_last, tol_here, f'{second} vs {backend}: last state')
+        for name in grads:
+            assert_close_to_scale(grads[name], other_grads[name], tol_here,
+                                  f'{second} vs {backend}: grad of {name}')
+
+
+# bf16 outputs and activation grads are rounded to bf16 (8 bits) at the end; all else is fp32
+PARITY_TOL = {torch.float32: 1e-3, torch.bfloat16: 2e-2}
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_backend_parity_check_on_cpu(dtype):
+    """The check the CUDA parity test runs, here between the CPU backends."""
+    assert_backends_agree('reference', 'torch', model_like_inputs('cpu', dtype),
+                          tol=PARITY_TOL[dtype], reference_tol=PARITY_TOL[dtype])
+
+
+def _cuda_kernel_missing() -> str:
+    if not torch.cuda.is_available():
+        return 'no CUDA device'
+    if 'cuda' not in available_backends('cuda'):
+        return f"mamba-ssm's selective_scan_cuda does not import ({scan_module._cuda_error})"
+    return ''
+
+
+CUDA_KERNEL_MISSING = _cuda_kernel_missing()
+
+
+@pytest.mark.skipif(
+    bool(CUDA_KERNEL_MISSING),
+    reason='the CUDA-vs-torch parity test needs a CUDA device and mamba-ssm\'s kernel '
+    f'(install: see mmmamba.ops.selective_scan); here: {CUDA_KERNEL_MISSING}')
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize('length', [97, 2100])  # 2100: more than one 2048-step kernel chunk
+def test_cuda_kernel_matches_torch_backend(dtype, length):
+    inputs = model_like_inputs('cuda', dtype, length=length)
+    # the float64 reference loop (L**2 backward) only at the short length
+    assert_backends_agree('cuda', 'torch', inputs, tol=PARITY_TOL[dtype],
+                          reference_tol=PARITY_TOL[dtype] if length < 1000 else None)

@@ -10,6 +10,14 @@ libraries' own ``get_flops`` tools. mmengine's ``FlopAnalyzer`` counts one multi
 "flop" (convolutions, linear layers, matmuls, norms; not element-wise activations or sums), so
 its figure is in MACs, the unit of the paper.
 
+The analyzer is ``mmmamba.ops.flop_analyzer``: mmengine's ``FlopAnalyzer`` with the handles of
+``mmmamba.ops.scan_flop_handles()`` added, so a selective scan counts as the VMamba release
+counts it (``9 * B * L * D * N``, plus ``B * D * L`` each for the ``D`` skip and the ``z`` gate
+when given; see ``mmmamba/ops/flops.py``) and ``cross_scan``/``cross_merge`` count zero. The
+trace runs the scan on its ``torch`` backend on every device (one graph node per call); a
+``MMMAMBA_SCAN_BACKEND=reference`` in the environment is refused. ``--show-table`` shows
+parameters and MACs per module (no activation column).
+
 - ``mmpretrain``: the classifier's ``mode='tensor'`` forward on one image: backbone and head.
 - ``mmdet``: the detector's ``mode='tensor'`` forward (mmdet's ``TwoStageDetector._forward``):
   backbone, neck, RPN head, then the RoI heads on the RPN's proposals: all of them (at most
@@ -28,10 +36,13 @@ from functools import partial
 from typing import Dict, Optional, Tuple
 
 import torch
-from mmengine.analysis import get_model_complexity_info
+from mmengine.analysis import parameter_count
+from mmengine.analysis.print_helper import complexity_stats_table
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
+
+from mmmamba.ops import flop_analyzer
 
 # Figures of the MambaOut paper (arXiv 2405.07992, Tables 1, 3, 4; Kobe: the official README),
 # keyed by config name: (params in M, MACs in G, input (H, W)), written with the paper's digits.
@@ -134,11 +145,12 @@ def measure(cfg: Config, height: int, width: int, show_table: bool = False) -> d
     result['input_shape'] = tuple(inputs.shape[-2:])
 
     with torch.no_grad():
-        info = get_model_complexity_info(
-            model, inputs=(inputs, ), show_table=show_table, show_arch=False)
-    result['params_counted'] = info['params']
-    result['macs'] = info['flops']
-    result['table'] = info['out_table']
+        # mmengine's FlopAnalyzer with the scan handles; its trace is lazy, run by total()
+        flops = flop_analyzer(model, (inputs, ))
+        result['macs'] = flops.total()
+        result['table'] = ('\n' + complexity_stats_table(flops, show_param_shapes=True)
+                           if show_table else '')
+    result['params_counted'] = parameter_count(model)['']
     return result
 
 
