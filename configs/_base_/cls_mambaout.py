@@ -3,24 +3,13 @@
 # 300 epochs, AdamW lr 4e-3 at total batch 4096, wd 0.05 (none on 1-D parameters), cosine
 # decay to 1e-5 after 20 linear warm-up epochs from 1e-6, RandAugment rand-m9-mstd0.5-inc1,
 # Mixup 0.8 / CutMix 1.0 (switch prob 0.5), random erasing 0.25 (pixel mode), label
-# smoothing 0.1, bicubic, test crop ratio 1.0, no EMA.
+# smoothing 0.1, bicubic, test crop ratio 1.0, no EMA. The data part is the shared one of
+# ./cls_imagenet.py; optimizer, schedule and test crop are MambaOut's own.
 # The size configs (configs/cls_mambaout_{femto,kobe,t,s,b}.py) set arch, drop path and
 # the head width.
-_base_ = [
-    'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
-    'mmpretrain::_base_/schedules/imagenet_bs1024_adamw_swin.py',
-    'mmpretrain::_base_/default_runtime.py',
-]
-
-data_root = '{{$IMAGENET_ROOT:data/imagenet/}}'
+_base_ = ['./cls_imagenet.py']
 
 model = dict(
-    type='ImageClassifier',
-    data_preprocessor=dict(
-        num_classes=1000,
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
     backbone=dict(
         type='mmmamba.MambaOut',
         arch='tiny',
@@ -28,15 +17,7 @@ model = dict(
         drop_path_rate=0.2,
         gap_before_final_norm=True),
     neck=None,
-    head=dict(
-        type='mmmamba.MambaOutHead',
-        num_classes=1000,
-        in_channels=576,
-        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
-    train_cfg=dict(augments=[
-        dict(type='Mixup', alpha=0.8),
-        dict(type='CutMix', alpha=1.0),
-    ]))
+    head=dict(type='mmmamba.MambaOutHead', in_channels=576))
 
 # crop ratio 1.0: resize the short side to 224, then take the centre 224x224
 test_pipeline = [
@@ -49,8 +30,7 @@ test_pipeline = [
 # 32 GPUs x 128 images = 4096. The authors ran 8 GPUs x 128 images x 4 accumulation steps:
 # add `optim_wrapper.accumulative_counts=4` for that; with fewer images in total, pass
 # `--auto-scale-lr` to tools/train.py to scale lr 4e-3 linearly.
-train_dataloader = dict(batch_size=128, dataset=dict(data_root=data_root))
-val_dataloader = dict(batch_size=128, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # No weight decay on 1-D parameters (norm weights, biases), as timm does.
@@ -78,7 +58,3 @@ auto_scale_lr = dict(base_batch_size=4096)
 # EMA is not part of the paper's recipe; to keep one, add
 # custom_hooks = [dict(type='mmmamba.InputCheckHook'),
 #                 dict(type='EMAHook', momentum=1e-4, priority='ABOVE_NORMAL')]
-
-# Stop early with a clear message on bad data roots, missing images, a class-count mismatch
-# or a load_from checkpoint of another model (see mmmamba/engine/hooks/input_check_hook.py).
-custom_hooks = [dict(type='mmmamba.InputCheckHook')]

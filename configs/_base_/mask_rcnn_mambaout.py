@@ -2,17 +2,11 @@
 #
 # Recipe of the MambaOut paper (Yu & Wang, https://arxiv.org/abs/2405.07992, Sec. 4.2):
 # ImageNet-1k initialisation, 12 epochs, shorter side 800 / longer side <= 1333 (the stock
-# mmdet pipeline), AdamW lr 1e-4, total batch 16 (4 GPUs x 4 images), FP16.
+# mmdet pipeline), AdamW lr 1e-4, total batch 16 (4 GPUs x 4 images), FP16 — all of it in
+# ./mask_rcnn_coco_1x.py, shared with the other backbone families.
 # The size configs (configs/mask_rcnn_mambaout_{t,s,b}.py) set arch, drop path, FPN widths
 # and the pretrained checkpoint.
-_base_ = [
-    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
-    'mmdet::_base_/datasets/coco_instance.py',
-    'mmdet::_base_/schedules/schedule_1x.py',
-    'mmdet::_base_/default_runtime.py',
-]
-
-data_root = '{{$COCO_ROOT:data/coco/}}'
+_base_ = ['./mask_rcnn_coco_1x.py']
 
 model = dict(
     backbone=dict(
@@ -22,25 +16,3 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.3),
     neck=dict(in_channels=[96, 192, 384, 576]))
-
-# 4 GPUs x 4 images = 16
-train_dataloader = dict(batch_size=4, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
-test_evaluator = val_evaluator
-
-# No weight decay on 1-D parameters (norm weights, biases), as timm does for the backbone.
-optim_wrapper = dict(
-    _delete_=True,
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.))
-
-# lr 1e-4 is for a total batch of 16; `tools/train.py --auto-scale-lr` rescales it.
-auto_scale_lr = dict(enable=False, base_batch_size=16)
-
-# Stop early with a clear message on bad data roots, missing images, a class-count mismatch
-# or a load_from checkpoint of another model (see mmmamba/engine/hooks/input_check_hook.py).
-custom_hooks = [dict(type='mmmamba.InputCheckHook')]

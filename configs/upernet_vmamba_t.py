@@ -1,0 +1,21 @@
+# UperNet + auxiliary FCN head, VMamba-T backbone, ADE20K 512x512, 160k iterations,
+# 4 GPUs x 4 images, FP16.
+# Release (MzeroMiko/VMamba README, VMamba-T[s1l8] UperNet@160k): 62M params, 949G FLOPs
+# at 512x2048.
+#   bash tools/dist_train.sh configs/upernet_vmamba_t.py 4
+_base_ = ['./_base_/upernet_vmamba.py']
+custom_imports = dict(imports=['mmmamba'], allow_failed_imports=False)
+
+# ImageNet-1k weights: by default the release's VMamba-T[s1l8] classifier
+# (vssm1_tiny_0230s_ckpt_epoch_264.pth, 82.6% top-1, tag #v2cls of MzeroMiko/VMamba);
+# VMAMBA_T_CKPT may name any other file the backbone loads (an mmmamba classifier
+# checkpoint from configs/cls_vmamba_t.py or another official VMamba file of this size).
+pretrained = '{{$VMAMBA_T_CKPT:https://github.com/MzeroMiko/VMamba/releases/download/%23v2cls/vssm1_tiny_0230s_ckpt_epoch_264.pth}}'  # noqa: E501
+
+model = dict(
+    backbone=dict(
+        arch='tiny',
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    decode_head=dict(in_channels=[96, 192, 384, 768]),
+    auxiliary_head=dict(in_channels=384))
