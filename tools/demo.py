@@ -1,7 +1,8 @@
 """The main job on toy data: generate data, train, evaluate, draw predictions, report.
 
-    python tools/demo.py              # Mask R-CNN + MambaOut on toy COCO (bbox/segm mAP)
-    python tools/demo.py --task seg   # UperNet + MambaOut on toy ADE20K (mIoU)
+    python tools/demo.py                    # Mask R-CNN + MambaOut on toy COCO (bbox/segm mAP)
+    python tools/demo.py --task seg         # UperNet + MambaOut on toy ADE20K (mIoU)
+    python tools/demo.py --model vmamba     # the same with a VMamba backbone (--task det|seg)
 
 Every step runs the repository's own tools (make_toy_data.py, train.py, test.py) with the toy
 configs in configs/toy/, which inherit the real COCO / ADE20K configs.
@@ -18,14 +19,26 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = {
     'det': dict(
-        config='configs/toy/mask_rcnn_mambaout_femto_toy.py',
         data_args=['--kinds', 'coco', '--coco-size', '128'],
         metrics=('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')),
     'seg': dict(
-        config='configs/toy/upernet_mambaout_femto_toy.py',
         data_args=['--kinds', 'ade'],
         metrics=('mIoU', 'mAcc', 'aAcc')),
 }
+# The toy config of each (backbone family, task).
+CONFIGS = {
+    ('mambaout', 'det'): 'configs/toy/mask_rcnn_mambaout_femto_toy.py',
+    ('mambaout', 'seg'): 'configs/toy/upernet_mambaout_femto_toy.py',
+    ('vmamba', 'det'): 'configs/toy/mask_rcnn_vmamba_toy.py',
+    ('vmamba', 'seg'): 'configs/toy/upernet_vmamba_toy.py',
+}
+MODELS = sorted({model for model, _ in CONFIGS})
+
+
+def default_work_dir(task: str, model: str) -> str:
+    """work_dirs/demo_<task> for MambaOut (the original demo), demo_<task>_<model> otherwise."""
+    name = f'demo_{task}' if model == 'mambaout' else f'demo_{task}_{model}'
+    return osp.join('work_dirs', name)
 
 
 def run(step: str, cmd: list) -> None:
@@ -46,13 +59,17 @@ def latest_checkpoint(work_dir: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--task', choices=sorted(TASKS), default='det')
-    parser.add_argument('--work-dir', help='defaults to work_dirs/demo_<task>')
+    parser.add_argument('--model', choices=MODELS, default='mambaout', help='backbone family')
+    parser.add_argument(
+        '--work-dir',
+        help='defaults to work_dirs/demo_<task> (mambaout) or work_dirs/demo_<task>_<model>')
     parser.add_argument('--data-root', default='data/toy', help='where the toy data goes')
     parser.add_argument(
         '--cfg-options', nargs='+', default=[], help='passed on to train.py and test.py')
     args = parser.parse_args()
     task = TASKS[args.task]
-    work_dir = args.work_dir or osp.join('work_dirs', f'demo_{args.task}')
+    config = CONFIGS[(args.model, args.task)]
+    work_dir = args.work_dir or default_work_dir(args.task, args.model)
     py = sys.executable
     start = time.time()
 
@@ -61,11 +78,11 @@ def main() -> None:
     os.environ['TOY_COCO_ROOT'] = osp.join(args.data_root, 'coco') + '/'
     os.environ['TOY_ADE_ROOT'] = osp.join(args.data_root, 'ade') + '/'
     cfg_opts = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
-    run('train', [py, 'tools/train.py', task['config'], '--work-dir', work_dir, *cfg_opts])
+    run('train', [py, 'tools/train.py', config, '--work-dir', work_dir, *cfg_opts])
     checkpoint = latest_checkpoint(work_dir)
     show_dir = 'predictions'
     run('evaluate and draw predictions', [
-        py, 'tools/test.py', task['config'], checkpoint, '--work-dir', work_dir, '--show-dir',
+        py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir, '--show-dir',
         show_dir, *cfg_opts
     ])
 

@@ -18,7 +18,8 @@ dims = [32, 64, 128, 256]
 # the heads cost ~10x less on a CPU.
 width = 64
 model = dict(
-    # from scratch: the release's initialisation of the linear layers instead of the checkpoint
+    # from scratch: the release's initialisation of the linear layers replaces the real
+    # config's checkpoint
     backbone=dict(
         arch=dict(
             _delete_=True,  # a dict in place of the real config's name 'tiny'
@@ -31,7 +32,7 @@ model = dict(
             stem='conv',
             downsample='conv'),
         drop_path_rate=0.0,
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.)),
+        init_cfg=dict(_delete_=True, type='TruncNormal', layer='Linear', std=0.02, bias=0.)),
     neck=dict(in_channels=dims, out_channels=width),
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(

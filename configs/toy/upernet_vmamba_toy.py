@@ -21,7 +21,8 @@ dims = [32, 64, 128, 256]
 width = 64
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    # from scratch: the release's initialisation of the linear layers instead of the checkpoint
+    # from scratch: the release's initialisation of the linear layers replaces the real
+    # config's checkpoint
     backbone=dict(
         arch=dict(
             _delete_=True,  # a dict in place of the real config's name 'tiny'
@@ -34,7 +35,7 @@ model = dict(
             stem='conv',
             downsample='conv'),
         drop_path_rate=0.0,
-        init_cfg=dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.)),
+        init_cfg=dict(_delete_=True, type='TruncNormal', layer='Linear', std=0.02, bias=0.)),
     decode_head=dict(in_channels=dims, channels=width, num_classes=num_classes),
     auxiliary_head=dict(in_channels=dims[2], channels=width // 2, num_classes=num_classes))
 
