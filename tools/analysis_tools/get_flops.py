@@ -44,8 +44,10 @@ from mmengine.registry import MODELS, init_default_scope
 
 from mmmamba.ops import flop_analyzer
 
-# Figures of the MambaOut paper (arXiv 2405.07992, Tables 1, 3, 4; Kobe: the official README),
-# keyed by config name: (params in M, MACs in G, input (H, W)), written with the paper's digits.
+# Published figures, keyed by config name: (params in M, MACs in G, input (H, W)), written with
+# the publication's digits. MambaOut: the paper (arXiv 2405.07992, Tables 1, 3, 4; Kobe: the
+# official README). VMamba: the v2 release's README (github.com/MzeroMiko/VMamba; T[s1l8],
+# S[s2l15], B[s2l15]), whose "FLOPs" are fvcore multiply-adds with the scan at 9 * B * L * D * N.
 PAPER_COMPLEXITY: Dict[str, Tuple[float, float, Tuple[int, int]]] = {
     'cls_mambaout_femto': (7.3, 1.2, (224, 224)),
     'cls_mambaout_kobe': (9.1, 1.5, (224, 224)),
@@ -58,6 +60,15 @@ PAPER_COMPLEXITY: Dict[str, Tuple[float, float, Tuple[int, int]]] = {
     'upernet_mambaout_t': (54, 938, (512, 2048)),
     'upernet_mambaout_s': (76, 1032, (512, 2048)),
     'upernet_mambaout_b': (112, 1178, (512, 2048)),
+    'cls_vmamba_t': (30, 4.9, (224, 224)),
+    'cls_vmamba_s': (50, 8.7, (224, 224)),
+    'cls_vmamba_b': (89, 15.4, (224, 224)),
+    'mask_rcnn_vmamba_t': (50, 271, (800, 1280)),
+    'mask_rcnn_vmamba_s': (70, 384, (800, 1280)),
+    'mask_rcnn_vmamba_b': (108, 485, (800, 1280)),
+    'upernet_vmamba_t': (62, 949, (512, 2048)),
+    'upernet_vmamba_s': (82, 1028, (512, 2048)),
+    'upernet_vmamba_b': (122, 1170, (512, 2048)),
 }
 
 
