@@ -260,6 +260,8 @@ def convert_mambaout(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
         dict[str, torch.Tensor]: The converted state dict, or ``state_dict`` itself.
     """
     keys = list(state_dict)
+    if any(k.startswith('backbone.') for k in keys):
+        return state_dict  # an mmpretrain classifier or dense model: already ours
     if any(k.startswith('downsample_layers.') for k in keys):
         layout = 'official'
         rules = [
