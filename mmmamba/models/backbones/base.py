@@ -159,8 +159,14 @@ class MambaBackbone(BaseModule):
             self,
             pretrained[0]['checkpoint'],
             prefix=pretrained[0].get('prefix'),
-            converter=type(self).converter,
+            converter=self.pretrained_converter(),
             map_location=pretrained[0].get('map_location', 'cpu'))
+
+    def pretrained_converter(self) -> Optional[Callable[[dict], dict]]:
+        """The converter :meth:`init_weights` applies to a ``Pretrained`` checkpoint: the
+        family's ``converter``, unless the family needs settings of the built model (Vim binds
+        its position-embedding grid)."""
+        return type(self).converter
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer id of a parameter and the number of layer ids, for mmpretrain's
