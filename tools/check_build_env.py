@@ -31,11 +31,18 @@ def read_constraints(path: str) -> list:
     return [ln for ln in lines if ln]
 
 
+def installed(name: str) -> str:
+    """``setuptools 84.2.1 is installed in /venv/lib/python3.11/site-packages``."""
+    dist = metadata.distribution(name)
+    return f'{name} {dist.version} is installed in {dist.locate_file("")}'
+
+
 def check_constraints(path: str) -> list:
     try:
         from packaging.requirements import Requirement
-    except ImportError:
-        return ["the 'packaging' module is missing: pip install packaging"]
+    except ImportError as exc:
+        return [f"'packaging' does not import in {sys.executable} ({exc}). "
+                f'Fix: {sys.executable} -m pip install packaging']
     problems = []
     for line in read_constraints(path):
         req = Requirement(line)
@@ -45,8 +52,8 @@ def check_constraints(path: str) -> list:
             continue  # not installed yet: a later step installs it under the same constraint
         if not req.specifier.contains(version, prereleases=True):
             problems.append(
-                f'{req.name} {version} is installed but {path} pins {line}; a pip step that did '
-                f"not apply the constraints replaced it. Fix: pip install -c {path} '{line}'")
+                f'{installed(req.name)} (interpreter {sys.executable}), but {path} pins {line}. '
+                f"Fix: {sys.executable} -m pip install -c {path} '{line}'")
     return problems
 
 
@@ -54,39 +61,53 @@ def check_mmcv_build() -> list:
     problems = []
     try:
         importlib.import_module('pkg_resources')
-    except ImportError:
+    except ImportError as exc:
         try:
-            have = f'setuptools {metadata.version("setuptools")} is installed'
+            have = installed('setuptools')
         except metadata.PackageNotFoundError:
-            have = 'setuptools is not installed'
-        problems.append(f"mmcv 2.1.0's setup.py imports pkg_resources, which is missing ({have}; "
-                        "setuptools >= 81 dropped it). Fix: pip install 'setuptools<81'")
-    for module, package in (('wheel', 'wheel'), ('ninja', 'ninja')):
+            have = 'no setuptools is installed'
+        problems.append(
+            f"'import pkg_resources' fails in {sys.executable} ({exc}); {have}. mmcv 2.1.0's "
+            "setup.py imports pkg_resources. Fix: install a setuptools that ships it: "
+            f"{sys.executable} -m pip install 'setuptools<81'")
+    for module in ('wheel', 'ninja'):
         try:
             importlib.import_module(module)
-        except ImportError:
-            problems.append(f'{package} is missing (needed to build mmcv). Fix: pip install {package}')
+        except ImportError as exc:
+            problems.append(f"'{module}' does not import in {sys.executable} ({exc}); building "
+                            f'mmcv needs it. Fix: {sys.executable} -m pip install {module}')
     try:
         from torch.utils import cpp_extension
+    except ImportError as exc:
+        problems.append(f"'torch.utils.cpp_extension' does not import in {sys.executable} "
+                        f'({exc}); mmcv compiles against torch. '
+                        f'Fix: {sys.executable} -m pip install -r requirements/torch.txt')
+    else:
         includes = cpp_extension.include_paths()
         if not any(os.path.isfile(os.path.join(d, 'torch', 'extension.h')) for d in includes):
-            problems.append(f'torch has no C++ headers under {includes}: install a full torch wheel')
-    except ImportError as exc:
-        problems.append(f'torch does not import ({exc}); mmcv compiles against it. '
-                        'Fix: pip install -r requirements/torch.txt')
+            problems.append(f'the torch of {sys.executable} has no torch/extension.h under its '
+                            f'include paths {includes}; mmcv compiles against those headers. '
+                            'Fix: install a full torch wheel (requirements/torch.txt)')
     cxx = os.environ.get('CXX') or shutil.which('g++') or shutil.which('c++')
     if not cxx:
-        problems.append('no C++ compiler (g++ or $CXX) on PATH. Fix: apt-get install g++')
+        problems.append(f'$CXX is unset and neither g++ nor c++ is on PATH '
+                        f"({os.environ.get('PATH', '')}); mmcv compiles C++. "
+                        'Fix: apt-get install g++, or set CXX')
     else:
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, 'probe.cpp')
             with open(src, 'w') as f:
                 f.write('#include <span>\nint main() { return 0; }\n')
-            proc = subprocess.run([cxx, '-std=c++20', '-c', src, '-o', os.path.join(tmp, 'p.o')],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                problems.append(f'{cxx} does not compile C++20, which torch >= 2.10 headers need '
-                                f'(g++ >= 10): {proc.stderr.strip()[:300]}')
+            try:
+                proc = subprocess.run(
+                    [cxx, '-std=c++20', '-c', src, '-o', os.path.join(tmp, 'p.o')],
+                    capture_output=True, text=True)
+                error = proc.stderr.strip()[:300] if proc.returncode != 0 else None
+            except OSError as exc:
+                error = str(exc)
+            if error is not None:
+                problems.append(f'{cxx} does not compile a C++20 file, which torch >= 2.10 '
+                                f'headers need (g++ >= 10): {error}')
     return problems
 
 
