@@ -5,11 +5,17 @@
 """
 import argparse
 import json
+import logging
+import math
 import os
 import os.path as osp
+from typing import Any
 
+import numpy as np
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
+from mmengine.logging import print_log
 
 from mmmamba.utils.launch import build_runner, load_config, shutdown_distributed
 
@@ -56,6 +62,31 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
             cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
 
 
+def metric_to_json(value: Any, name: str) -> Any:
+    """A metric value as JSON data, whatever its shape.
+
+    Scalars stay numbers; numpy arrays and torch tensors (per-class precision, confusion
+    matrices) become nested lists; dicts, lists and tuples keep their structure. NaN and
+    infinities (a class absent from the test set) become ``null``, so the file is strict JSON.
+    Anything else is written as its ``str()``, with a warning naming the metric.
+    """
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, dict):
+        return {str(k): metric_to_json(v, f'{name}.{k}') for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [metric_to_json(v, f'{name}[{i}]') for i, v in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    print_log(f'metric {name} is a {type(value).__name__}, not a number, array or table; '
+              'test_metrics.json holds its str()', logger='current', level=logging.WARNING)
+    return str(value)
+
+
 def main() -> None:
     args = parse_args()
     cfg = load_config(args.config, args.launcher, args.cfg_options, args.work_dir)
@@ -71,9 +102,10 @@ def main() -> None:
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     metrics = runner.test()
     if runner.rank == 0:
-        # Machine-readable copy of the final metrics (used by tools/demo.py).
+        # Machine-readable copy of every final metric, tables included (read by tools/demo.py).
         with open(osp.join(cfg.work_dir, 'test_metrics.json'), 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+            json.dump({k: metric_to_json(v, k) for k, v in metrics.items()}, f, indent=2,
+                      allow_nan=False)
     shutdown_distributed()
 
 
