@@ -1,4 +1,4 @@
-"""Installation of mmmamba: state-space and gated-CNN backbones for OpenMMLab."""
+"""Installation of mmmamba: MambaOut and VMamba backbones for OpenMMLab."""
 import re
 from pathlib import Path
 
@@ -20,7 +20,7 @@ def read_requirements(name: str) -> list:
 setup(
     name='mmmamba',
     version=read_version(),
-    description='MambaOut, VMamba, Vim and Mamba-Reg backbones for mmdet, mmseg and mmpretrain',
+    description='MambaOut and VMamba backbones for mmdet, mmseg and mmpretrain',
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
