@@ -4,8 +4,10 @@
 _base_ = '../mask_rcnn_mambaout_t.py'
 
 data_root = '{{$TOY_COCO_ROOT:data/toy/coco/}}'
+# COCO_CLASSES and COCO_PALETTE of make_toy_data.py, the generator of the set (the source of
+# truth; tests/test_tools/test_make_toy_data.py checks that these copies match it).
 metainfo = dict(
-    classes=('circle', 'square', 'triangle'), palette=[(220, 20, 60), (0, 180, 0), (30, 60, 230)])
+    classes=('circle', 'square', 'triangle'), palette=[(220, 20, 60), (0, 170, 0), (30, 90, 230)])
 image_size = (128, 128)
 
 # Narrow neck and heads (64 channels instead of 256), a 2-conv mask head and fewer RoIs:

@@ -4,7 +4,9 @@
 _base_ = '../upernet_mambaout_t.py'
 
 data_root = '{{$TOY_ADE_ROOT:data/toy/ade/}}'
-# The toy set uses ADE20K's first five classes, so pixel values are real ADE ids.
+# The toy set uses ADE20K's first five classes, so pixel values are real ADE ids: ADE_CLASSES
+# and ADE_PALETTE of make_toy_data.py, the generator of the set (the source of truth;
+# tests/test_tools/test_make_toy_data.py checks that these copies match it).
 metainfo = dict(
     classes=('wall', 'building', 'sky', 'floor', 'tree'),
     palette=[(120, 120, 120), (180, 120, 120), (6, 230, 230), (80, 50, 50), (4, 200, 3)])

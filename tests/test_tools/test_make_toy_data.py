@@ -279,3 +279,21 @@ def test_cli_prints_where_it_wrote_and_skips_on_rerun(tmp_path, capsys):
     assert str(tmp_path / 'ade' / 'annotations' / 'validation') in out
     assert all(not info.generated for info in toy.main(argv))
     assert capsys.readouterr().out.count('up to date') == 2
+
+
+TOY_CONFIGS = sorted((TOOL.parents[2] / 'configs' / 'toy').glob('*.py'))
+
+
+@pytest.mark.parametrize('config', TOY_CONFIGS, ids=[p.stem for p in TOY_CONFIGS])
+def test_toy_configs_use_the_generators_classes_and_palette(config):
+    """The toy configs copy the generator's class names and palette; a drifted copy draws
+    predictions in colours the data does not use (as the Mask R-CNN one once did)."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(config))
+    kind = {'mmdet': 'COCO', 'mmseg': 'ADE'}[cfg.default_scope]
+    classes, palette = getattr(toy, f'{kind}_CLASSES'), getattr(toy, f'{kind}_PALETTE')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        metainfo = cfg[loader].dataset.metainfo
+        assert tuple(metainfo.classes) == classes, (loader, metainfo.classes)
+        assert [tuple(c) for c in metainfo.palette] == list(palette), (loader, metainfo.palette)
