@@ -9,10 +9,12 @@ import copy
 import functools
 import importlib.util
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
+import mmengine
 import pytest
 import torch
 from mmengine.config import Config
@@ -20,6 +22,7 @@ from mmengine.registry import DATASETS, MODELS, init_default_scope
 from mmengine.runner import Runner
 
 from mmmamba.engine import InputCheckHook
+from mmmamba.engine.hooks import input_check_hook
 from mmmamba.engine.hooks.input_check_hook import (check_checkpoint, check_dataset_files,
                                                    class_count_modules)
 from mmmamba.registry import HOOKS
@@ -150,6 +153,14 @@ def build_dataset(cfg: Config, key: str = 'train_dataloader'):
     return DATASETS.build(cfg[key].dataset)
 
 
+def log_of(runner: Runner) -> str:
+    """What this runner's logger wrote. Two runners built within one second share an MMLogger
+    (named by timestamp), so read the file its handler writes rather than globbing log_dir."""
+    log_file = next(h.baseFilename for h in runner.logger.handlers
+                    if isinstance(h, logging.FileHandler))
+    return Path(log_file).read_text()
+
+
 def save_state_dict(model: torch.nn.Module, path: Path, prefix: str = '') -> Path:
     state_dict = {prefix + k: v for k, v in model.state_dict().items()}
     torch.save(dict(meta=dict(), state_dict=state_dict), path)
@@ -176,10 +187,10 @@ def test_missing_label_map_folder_is_named(damaged, tmp_path):
     shutil.rmtree(root / 'annotations' / 'training')
     runner = Runner.from_cfg(seg_config(root, tmp_path / 'work', dict(HOOK, check_classes=False)))
     # ADE20KDataset lists the images only, so the run would otherwise fail in a loader worker
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'{root}/annotations/training (3 seg_map_path files expected there)')) as error:
         runner.train()
     message = str(error.value)
-    assert f'{root}/annotations/training (3 seg_map_path files expected there)' in message
     assert 'the train dataset (ADE20KDataset' in message
 
 
@@ -206,11 +217,10 @@ def test_missing_coco_image_is_named_with_its_ann_file(damaged, tmp_path):
     root = damaged('coco')
     (root / 'train2017' / '000000000002.png').unlink()
     runner = Runner.from_cfg(det_config(root, tmp_path / 'work', HOOK))
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'1 of 4 img_path files are missing: {root}/train2017/000000000002.png')) as error:
         runner.train()
-    message = str(error.value)
-    assert f'ann_file {root}/annotations/instances_train2017.json' in message
-    assert f'1 of 4 img_path files are missing: {root}/train2017/000000000002.png' in message
+    assert f'ann_file {root}/annotations/instances_train2017.json' in str(error.value)
 
 
 def test_missing_image_folder_is_named_at_test_time(damaged, tmp_path):
@@ -225,49 +235,49 @@ def test_missing_label_map_is_named(damaged, tmp_path):
     root = damaged('ade')
     (root / 'annotations' / 'validation' / 'ADE_val_00000002.png').unlink()
     dataset = build_dataset(seg_config(root, tmp_path / 'work'), 'val_dataloader')
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'1 of 2 seg_map_path files are missing: {root}/annotations/validation/'
+            'ADE_val_00000002.png')):
         check_dataset_files(dataset, 'val')
-    assert (f'1 of 2 seg_map_path files are missing: {root}/annotations/validation/'
-            'ADE_val_00000002.png') in str(error.value)
 
 
 def test_missing_imagenet_image_is_named(damaged, tmp_path):
     root = damaged('imagenet')
     (root / 'train' / 'star' / 'star_00001.jpg').unlink()
     dataset = build_dataset(cls_config(root, tmp_path / 'work'))
-    with pytest.raises(FileNotFoundError) as error:
+    with pytest.raises(FileNotFoundError,
+                       match=re.escape(f'missing: {root}/train/star/star_00001.jpg')) as error:
         check_dataset_files(dataset, 'train')
-    message = str(error.value)
-    assert f'ann_file {root}/meta/train.txt' in message
-    assert f'{root}/train/star/star_00001.jpg' in message
+    assert f'ann_file {root}/meta/train.txt' in str(error.value)
 
 
 # --------------------------------------------------------------------------- 3. class count
 def test_detector_class_count_mismatch_names_the_keys(toy_root, tmp_path):
     cfg = det_config(toy_root / 'coco', tmp_path / 'work', HOOK, num_classes=80)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match='^' + re.escape(
+            'model.roi_head.bbox_head.num_classes = 80 and '
+            'model.roi_head.mask_head.num_classes = 80 in the config')) as error:
         Runner.from_cfg(cfg).test()
     message = str(error.value)
-    assert message.startswith('model.roi_head.bbox_head.num_classes = 80 and '
-                              'model.roi_head.mask_head.num_classes = 80 in the config')
     assert "has 3 classes: 'circle', 'square', 'triangle'" in message
     assert 'instances_val2017.json' in message
 
 
 def test_segmentor_class_count_mismatch_names_the_keys(toy_root, tmp_path):
     runner = Runner.from_cfg(seg_config(toy_root / 'ade', tmp_path / 'work', HOOK))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=re.escape(
+            'model.decode_head.num_classes = 150 and model.auxiliary_head.num_classes = 150')
+                       ) as error:
         runner.train()
     message = str(error.value)
-    assert ('model.decode_head.num_classes = 150 and model.auxiliary_head.num_classes = 150'
-            in message)
     assert "the train dataset (ADE20KDataset" in message
     assert "has 5 classes: 'wall', 'building', 'sky', 'floor', 'tree'" in message
 
 
 def test_classifier_class_count_mismatch_names_the_keys(toy_root, tmp_path):
     runner = Runner.from_cfg(cls_config(toy_root / 'imagenet', tmp_path / 'work', HOOK))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match=re.escape(
+            "has 4 classes: 'circle', 'square', 'star', 'triangle'")) as error:
         runner.train()
     message = str(error.value)
     assert 'model.data_preprocessor.num_classes = 1000' in message
@@ -305,11 +315,10 @@ def test_checkpoint_of_another_model_names_file_and_keys(detector_runner, tmp_pa
     init_default_scope('mmpretrain')
     classifier = save_state_dict(MODELS.build(cfg.model), tmp_path / 'classifier.pth')
     runner = detector_runner(classifier)
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(RuntimeError, match='^' + re.escape(
+            f'checkpoint {classifier} (load_from) does not match the model MaskRCNN')) as error:
         runner.test()  # what tools/test.py CONFIG CHECKPOINT does
     message = str(error.value)
-    assert message.startswith(f'checkpoint {classifier} (load_from) does not match the model '
-                              'MaskRCNN')
     assert "keys are missing from it: backbone.norm0.weight" in message
     assert 'keys are not in the model: head.fc1.weight' in message
 
@@ -318,10 +327,10 @@ def test_checkpoint_with_other_shapes_names_key_and_shapes(detector_runner, tmp_
     cfg = det_config(tmp_path, tmp_path / 'other', num_classes=4)
     init_default_scope('mmdet')
     four_classes = save_state_dict(MODELS.build(cfg.model), tmp_path / 'four_classes.pth')
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(RuntimeError, match=re.escape(
+            'roi_head.bbox_head.fc_cls.weight: checkpoint (5, 32) vs model (4, 32)')) as error:
         detector_runner(four_classes).test()
     message = str(error.value)
-    assert 'roi_head.bbox_head.fc_cls.weight: checkpoint (5, 32) vs model (4, 32)' in message
     assert 'allow_partial_load=True' in message
     assert 'missing' not in message
 
@@ -359,11 +368,7 @@ def test_correct_inputs_and_matching_checkpoint_pass(detector_runner, tmp_path):
     assert 'coco/bbox_mAP' in metrics
     loaded = runner.model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in expected.items())
-    # Two runners built within one second share an MMLogger (named by timestamp), so read the
-    # file this runner's logger actually writes to rather than globbing its log_dir.
-    log_file = next(h.baseFilename for h in runner.logger.handlers
-                    if isinstance(h, logging.FileHandler))
-    log = Path(log_file).read_text()
+    log = log_of(runner)
     assert (f'InputCheckHook: inputs found and consistent (test: 2 samples, 2 files; '
             f'{checkpoint}: {len(expected)} tensors fit)') in log
     assert 'WARNING' not in log
@@ -374,3 +379,50 @@ def test_intact_seg_and_cls_sets_pass(toy_root, tmp_path):
     assert check_dataset_files(seg, 'val') == 4  # 2 images and their label maps
     cls = build_dataset(cls_config(toy_root / 'imagenet', tmp_path / 'cls'))
     assert check_dataset_files(cls, 'train') == 8
+
+
+# --------------------------------------------------------------------------- mmengine internals
+def test_renamed_runner_internal_skips_the_data_checks_and_the_run_goes_on(
+        detector_runner, tmp_path, monkeypatch):
+    """As if an mmengine release renamed ``Runner._test_loop``: the data and class checks are
+    skipped with a warning naming the attribute, the checkpoint check (which reads the public
+    ``runner.cfg``) still runs, and so does the evaluation."""
+    monkeypatch.setattr(input_check_hook, 'RUNNER_LOOP_ATTRIBUTE', '_{split}_loop_renamed')
+    checkpoint = tmp_path / 'same_model.pth'
+    runner = detector_runner(checkpoint)
+    save_state_dict(runner.model, checkpoint)
+    metrics = runner.test()
+    assert 0 <= metrics['coco/bbox_mAP'] <= 1
+    log = log_of(runner)
+    for split in ('train', 'val', 'test'):
+        assert (f'WARNING - InputCheckHook: the data and class checks of the {split} loop '
+                f"skipped: Runner has no attribute '_{split}_loop_renamed' in this mmengine "
+                f'({mmengine.__version__}).') in log
+    num_tensors = len(runner.model.state_dict())
+    assert (f'InputCheckHook: inputs found and consistent ({checkpoint}: {num_tensors} tensors '
+            'fit)') in log
+
+
+def test_renamed_dataset_internal_skips_the_file_listing_with_a_warning(
+        damaged, tmp_path, monkeypatch):
+    """As if an mmengine release renamed ``BaseDataset._fully_initialized``: the image listing is
+    skipped with a warning; the data root and annotation file checks need no internals."""
+    monkeypatch.setattr(input_check_hook, 'DATASET_INITIALISED_ATTRIBUTE', '_renamed')
+    logged = []
+    monkeypatch.setattr(input_check_hook, 'print_log',
+                        lambda message, **kwargs: logged.append((message, kwargs['level'])))
+    root = damaged('imagenet')
+    (root / 'train' / 'star' / 'star_00001.jpg').unlink()
+    dataset = build_dataset(cls_config(root, tmp_path / 'work'))
+    assert check_dataset_files(dataset, 'train') == 0  # nothing listed, nothing raised
+    assert len(logged) == 1
+    message, level = logged[0]
+    assert level == logging.WARNING
+    assert message.startswith('InputCheckHook: the image and label-map check of the train '
+                              f'dataset ({type(dataset).__name__}, ann_file {root}/meta/train.txt)'
+                              ' skipped: ')
+    assert message.endswith(f"{type(dataset).__name__} has no attribute '_renamed' in this "
+                            f'mmengine ({mmengine.__version__}).')
+    (root / 'meta' / 'train.txt').unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(f'ann_file {root}/meta/train.txt of')):
+        check_dataset_files(dataset, 'train')

@@ -13,6 +13,15 @@ Everything is checked in ``before_run``: ``Runner.train()``, ``val()`` and ``tes
 loops (so their datasets and evaluators) before they call it, and initialise or load the weights
 after it. Datasets whose files or annotation file are missing already stop while they are
 built, with a ``FileNotFoundError`` naming the path; the hook catches what they let through.
+
+mmengine internals: ``load_from`` is read from the public ``runner.cfg``. Two facts have no
+public API: which of the runner's loops are built (the ``runner.train_loop`` property would build
+an unbuilt one, datasets included; mmengine's own ``ParamSchedulerHook`` reads
+``Runner._train_loop`` for that reason) and whether a ``lazy_init=True`` dataset has read its
+annotation file (``len()`` would read it). The hook reads them from the attributes named in
+:data:`RUNNER_LOOP_ATTRIBUTE` and :data:`DATASET_INITIALISED_ATTRIBUTE`; if an mmengine release
+renames one, the check that needs it is skipped with a warning naming the attribute, and the run
+goes on.
 """
 import logging
 import os
@@ -20,6 +29,7 @@ import os.path as osp
 from collections import defaultdict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+import mmengine
 from mmengine.dataset import BaseDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -38,6 +48,23 @@ DEFAULT_CLASS_MODULES = ('head', 'bbox_head', 'mask_head', 'decode_head', 'auxil
                          'data_preprocessor')
 #: Keys of a dataset's data info that hold a file the pipeline reads.
 DEFAULT_PATH_KEYS = ('img_path', 'seg_map_path')
+#: mmengine's ``Runner`` attribute holding a loop, or its config while the loop is unbuilt.
+RUNNER_LOOP_ATTRIBUTE = '_{split}_loop'
+#: mmengine's ``BaseDataset`` attribute that is False until a lazy dataset has read its data list.
+DATASET_INITIALISED_ATTRIBUTE = '_fully_initialized'
+_MISSING = object()
+
+
+def _internal(owner, attribute: str, skipped: str):
+    """``owner.attribute``, an mmengine internal; when it does not exist, log a warning that
+    ``skipped`` is skipped and return None."""
+    value = getattr(owner, attribute, _MISSING)
+    if value is _MISSING:
+        print_log(f'InputCheckHook: {skipped} skipped: {type(owner).__name__} has no attribute '
+                  f'{attribute!r} in this mmengine ({mmengine.__version__}).', logger='current',
+                  level=logging.WARNING)
+        return None
+    return value
 
 
 def _is_local(path: str) -> bool:
@@ -104,7 +131,9 @@ def check_dataset_files(dataset, split: str = 'train',
         ann_file = getattr(leaf, 'ann_file', None)
         if ann_file and _is_local(ann_file) and not osp.isfile(ann_file):
             raise FileNotFoundError(f'ann_file {ann_file} of {where} does not exist')
-        if not leaf._fully_initialized:  # lazy_init=True: its data list is not loaded yet
+        initialised = _internal(leaf, DATASET_INITIALISED_ATTRIBUTE,
+                                f'the image and label-map check of {where}')
+        if not initialised:  # lazy_init=True: its data list is not loaded yet
             continue
         # folder -> {key: [file names]} for every file the pipeline will read
         wanted: Dict[str, Dict[str, List[str]]] = defaultdict(lambda: defaultdict(list))
@@ -274,6 +303,14 @@ class InputCheckHook(Hook):
        naming the file and the offending keys). An auto-resume (``resume=True`` without
        ``load_from``) is not checked: it reads the run's own last checkpoint.
 
+    It is on in every shipped config (``custom_hooks``), because what it catches otherwise
+    costs a whole run or fails late: a ``load_from`` of another model makes mmengine log one
+    warning and train on from random weights, a wrong ``num_classes`` trains without error, a
+    missing image stops a data-loader worker after the model is initialised. Its cost is one
+    listing of each image folder and a second read of ``load_from``, and an mmengine release
+    that renames an internal it reads only makes it skip that check, with a warning (see the
+    module docstring). To turn it off, leave it out of ``custom_hooks``.
+
     Args:
         check_files (bool): Run check 2. Defaults to True.
         check_classes (bool): Run check 1. Defaults to True.
@@ -312,10 +349,19 @@ class InputCheckHook(Hook):
         found = []
         # The public properties (runner.train_loop ...) would build a loop given as a dict.
         for split in ('train', 'val', 'test'):
-            loop = getattr(runner, f'_{split}_loop', None)
+            loop = _internal(runner, RUNNER_LOOP_ATTRIBUTE.format(split=split),
+                             f'the data and class checks of the {split} loop')
             if isinstance(loop, BaseLoop):
                 found.append((split, loop.dataloader.dataset))
         return found
+
+    @staticmethod
+    def load_from(runner) -> Optional[str]:
+        """The runner's ``load_from``: from its config, else (a runner built without one) from
+        the runner itself."""
+        if 'load_from' in runner.cfg:
+            return runner.cfg.load_from
+        return _internal(runner, '_load_from', 'the load_from check')
 
     def before_run(self, runner) -> None:
         """Run the checks; raise on the first kind of problem found."""
@@ -330,11 +376,9 @@ class InputCheckHook(Hook):
                 num_files = check_dataset_files(dataset, split, self.path_keys)
                 done.append(f'{split}: {len(dataset)} samples, {num_files} files')
             self._checked_datasets.add(id(dataset))
-        load_from: Optional[str] = getattr(runner, '_load_from', None)
-        # runner._has_loaded: a second before_run on a runner whose weights are loaded already
-        if (self.check_checkpoint and load_from is not None
-                and load_from not in self._checked_checkpoints
-                and not getattr(runner, '_has_loaded', False)):
+        load_from = self.load_from(runner) if self.check_checkpoint else None
+        # a second before_run (train() then test()) finds the checkpoint checked already
+        if load_from is not None and load_from not in self._checked_checkpoints:
             num_tensors = check_checkpoint(model, load_from, self.allow_partial_load)
             done.append(f'{load_from}: {num_tensors} tensors fit')
             self._checked_checkpoints.add(load_from)
