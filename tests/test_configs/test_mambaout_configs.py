@@ -4,6 +4,7 @@ models, and the full-size models have the paper's parameter counts."""
 import copy
 import functools
 import importlib.util
+import math
 from functools import partial
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import ParamSchedulerHook
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import Runner
 from mmengine.runner.checkpoint import save_checkpoint
 
 from mmmamba.models.backbones.mambaout import MambaOut
@@ -206,52 +209,155 @@ def test_dense_configs_load_imagenet_weights_into_the_backbone(name):
     assert init_cfg.checkpoint.endswith(f'mambaout_{arch}.pth')
 
 
+# ---------------------------------------------------------------------------------------------
+# Recipes: what the built optimizer and schedulers do, against the papers' rules
+# ---------------------------------------------------------------------------------------------
+def recipe_runner(cfg: Config, epoch_length: int, work_dir: Path,
+                  auto_scale_lr: bool = False) -> Runner:
+    """A Runner with the config's train loop, optimizer, lr scaling and schedulers, built as
+    ``Runner.train()`` builds them, on a 2x2 linear model and ``epoch_length`` iterations per
+    epoch (one process)."""
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    optim_cfg.type = 'OptimWrapper'  # AMP needs CUDA; the lr is the same
+    optim_cfg.pop('loss_scale', None)
+    scale_cfg = dict(cfg.get('auto_scale_lr', {}), enable=auto_scale_lr)
+    batch_size = cfg.train_dataloader.batch_size
+    runner = Runner(
+        model=torch.nn.Linear(2, 2),
+        work_dir=str(work_dir),
+        experiment_name=work_dir.name,
+        # the config's per-process batch: Runner.scale_lr reads it off the data loader
+        train_dataloader=torch.utils.data.DataLoader(
+            list(range(epoch_length * batch_size)), batch_size=batch_size),
+        train_cfg=copy.deepcopy(cfg.train_cfg),
+        optim_wrapper=optim_cfg,
+        param_scheduler=copy.deepcopy(cfg.get('param_scheduler')),
+        auto_scale_lr=scale_cfg,
+        default_scope=cfg.default_scope)
+    runner.train_loop  # noqa: B018  (builds the loop, as train() does first)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
+    return runner
+
+
+_LR_RUNS: dict = {}
+
+
+def lr_at(cfg: Config, epoch_length: int, iterations: list, work_dir: Path) -> dict:
+    """``{iteration: lr}`` of a training run under the config's schedulers, stepped by mmengine's
+    ParamSchedulerHook after each iteration and each epoch, as in ``Runner.train()``. Configs
+    whose optimizer, schedulers and train loop are the same share one run."""
+    key = (repr((cfg.optim_wrapper, cfg.get('param_scheduler'), cfg.train_cfg,
+                 cfg.train_dataloader.batch_size, cfg.get('auto_scale_lr'))),
+           epoch_length, tuple(iterations))
+    if key not in _LR_RUNS:
+        _LR_RUNS[key] = _run_schedule(cfg, epoch_length, iterations, work_dir)
+    return _LR_RUNS[key]
+
+
+def _run_schedule(cfg: Config, epoch_length: int, iterations: list, work_dir: Path) -> dict:
+    runner = recipe_runner(cfg, epoch_length, work_dir)
+    runner.param_schedulers = runner.build_param_scheduler(runner.param_schedulers)
+    hook = ParamSchedulerHook()
+    wanted, found = set(iterations), {}
+    for i in range(max(iterations) + 1):
+        if i in wanted:
+            lrs = {group['lr'] for group in runner.optim_wrapper.optimizer.param_groups}
+            assert len(lrs) == 1, f'param groups differ in lr at iteration {i}: {lrs}'
+            found[i] = lrs.pop()
+        hook.after_train_iter(runner, batch_idx=i % epoch_length)
+        if (i + 1) % epoch_length == 0:
+            hook.after_train_epoch(runner)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def quiet_runner(monkeypatch) -> None:
+    """Skip the Runner's environment report (it runs compilers to describe them)."""
+    monkeypatch.setattr(Runner, '_log_env', lambda self, env_cfg: None, raising=False)
+
+
+def assert_lr(found: dict, rule) -> None:
+    for i, lr in found.items():
+        assert lr == pytest.approx(rule(i), rel=1e-6, abs=1e-15), (i, lr, rule(i))
+
+
+# The rules below write mmengine's convention out: a linear (or poly) schedule over iterations
+# [begin, end) reaches its end value on its last iteration, end - 1; a cosine one reaches eta_min
+# at end.
 @pytest.mark.parametrize('name', DET_CONFIGS)
-def test_det_recipe(name):
+def test_det_lr_follows_the_1x_schedule(name, tmp_path):
+    """AdamW 1e-4 for a total batch of 16, linear warm-up over 500 iterations from 0.001 x,
+    x0.1 at epochs 8 and 11, 12 epochs (MambaOut paper, Sec. 4.2: mmdet's 1x schedule)."""
     cfg = load(name)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
-    optimizer = cfg.optim_wrapper.optimizer
-    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 1e-4, 0.05)
-    assert cfg.train_dataloader.batch_size == 4  # x 4 GPUs
-    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=16)
-    assert cfg.train_cfg.max_epochs == 12
-    resize = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'Resize']
-    assert len(resize) == 1 and resize[0].scale == (1333, 800) and resize[0].keep_ratio
-    assert cfg.model.roi_head.mask_head.num_classes == 80
+    epoch_length = 100
+
+    def rule(i: int) -> float:
+        epoch = i // epoch_length
+        warmup = 0.001 + 0.999 * min(i, 499) / 499
+        return 1e-4 * warmup * 0.1**sum(epoch >= m for m in (8, 11))
+
+    last = 12 * epoch_length - 1
+    found = lr_at(cfg, epoch_length, [0, 1, 250, 499, 500, 799, 800, 1099, 1100, last],
+                  tmp_path)
+    assert_lr(found, rule)
+    assert recipe_runner(cfg, epoch_length, tmp_path / 'loop').train_loop.max_epochs == 12
 
 
 @pytest.mark.parametrize('name', SEG_CONFIGS)
-def test_seg_recipe(name):
+def test_seg_lr_follows_warmup_then_linear_decay(name, tmp_path):
+    """AdamW 1e-4 for a total batch of 16 (MambaOut paper, Sec. 4.3), linear warm-up over 1500
+    iterations from 1e-6 x, then linear decay to 0 at 160k iterations (Swin's UperNet)."""
     cfg = load(name)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.loss_scale == 'dynamic'
-    optimizer = cfg.optim_wrapper.optimizer
-    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 1e-4, 0.01)
-    assert cfg.train_dataloader.batch_size == 4  # x 4 GPUs
-    assert cfg.train_cfg.max_iters == 160000
-    assert cfg.param_scheduler[-1].end == 160000
-    assert tuple(cfg.model.data_preprocessor.size) == (512, 512)
-    crop = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop']
-    assert len(crop) == 1 and tuple(crop[0].crop_size) == (512, 512)
-    assert cfg.model.pretrained is None
+
+    def rule(i: int) -> float:
+        if i < 1500:
+            return 1e-4 * (1e-6 + (1 - 1e-6) * i / 1499)
+        return 1e-4 * (1 - (i - 1500) / (160000 - 1 - 1500))
+
+    found = lr_at(cfg, 1000, [0, 750, 1500, 80000, 159999], tmp_path)
+    assert_lr(found, rule)
+    assert recipe_runner(cfg, 1000, tmp_path / 'loop').train_loop.max_iters == 160000
 
 
 @pytest.mark.parametrize('name', CLS_CONFIGS)
-def test_cls_recipe(name):
+def test_cls_lr_follows_warmup_then_cosine(name, tmp_path):
+    """AdamW 4e-3 for a total batch of 4096, linear warm-up over 20 epochs from 1e-6 (every
+    iteration), cosine decay to 1e-5 at epoch 300 (every epoch): the official training script."""
     cfg = load(name)
-    optimizer = cfg.optim_wrapper.optimizer
-    assert (optimizer.type, optimizer.lr, optimizer.weight_decay) == ('AdamW', 4e-3, 0.05)
-    assert cfg.auto_scale_lr.base_batch_size == 4096
-    assert cfg.train_cfg.max_epochs == 300
-    warmup, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.end) == ('LinearLR', 20)
-    assert (cosine.type, cosine.begin, cosine.eta_min) == ('CosineAnnealingLR', 20, 1e-5)
-    assert cfg.model.head.loss == dict(
-        type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')
-    assert [a.type for a in cfg.model.train_cfg.augments] == ['Mixup', 'CutMix']
-    train_ops = [t.type for t in cfg.train_dataloader.dataset.pipeline]
-    assert 'RandAugment' in train_ops and 'RandomErasing' in train_ops
+    epoch_length = 2
+
+    def rule(i: int) -> float:
+        if i < 20 * epoch_length:
+            return 1e-6 + (4e-3 - 1e-6) * i / (20 * epoch_length - 1)
+        epoch = i // epoch_length
+        return 1e-5 + (4e-3 - 1e-5) * (1 + math.cos(math.pi * (epoch - 20) / 280)) / 2
+
+    last = 300 * epoch_length - 1
+    found = lr_at(cfg, epoch_length, [0, 20, 39, 40, 41, 200, 321, last], tmp_path)
+    assert_lr(found, rule)
+    assert recipe_runner(cfg, epoch_length, tmp_path / 'loop').train_loop.max_epochs == 300
+
+
+@pytest.mark.parametrize('name, base_lr, base_batch', [
+    *[(n, 1e-4, 16) for n in DET_CONFIGS + SEG_CONFIGS],
+    *[(n, 4e-3, 4096) for n in CLS_CONFIGS],
+])
+def test_auto_scale_lr_scales_from_the_papers_total_batch(name, base_lr, base_batch, tmp_path):
+    """``tools/train.py --auto-scale-lr`` on one process scales the lr by its batch over the
+    paper's total batch (16 for det/seg, 4096 for cls); without it the lr is the paper's."""
+    cfg = load(name)
+    batch = cfg.train_dataloader.batch_size
+    for auto_scale, expected in ((False, base_lr), (True, base_lr * batch / base_batch)):
+        runner = recipe_runner(cfg, 1, tmp_path / str(auto_scale), auto_scale_lr=auto_scale)
+        lrs = [group['lr'] for group in runner.optim_wrapper.optimizer.param_groups]
+        assert lrs == [pytest.approx(expected, rel=1e-9)] * len(lrs), (auto_scale, lrs)
+
+
+@pytest.mark.parametrize('name', DET_CONFIGS + SEG_CONFIGS)
+def test_dense_recipes_train_in_fp16(name):
+    # AmpOptimWrapper needs CUDA, so this one is read from the config
+    assert load(name).optim_wrapper.type == 'AmpOptimWrapper'
 
 
 def test_data_roots_default_to_the_stock_paths():
@@ -288,17 +394,29 @@ def test_checkpoint_comes_from_the_environment(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize('name', ['mask_rcnn_mambaout_t', 'upernet_mambaout_t', 'cls_mambaout_t'])
 def test_no_weight_decay_on_norms_and_biases(name):
+    """timm's rule: 1-D parameters (norm weights and biases, anywhere in the model) get no weight
+    decay, every other parameter gets the config's. Checked on what the built AdamW does: one step
+    with zero gradients leaves a parameter unchanged or shrinks it by lr x weight decay."""
     cfg = tiny(load(name))
     model = build_model(cfg)
     optim_wrapper = cpu_optim_wrapper(model, cfg)
-    decay = cfg.optim_wrapper.optimizer.weight_decay
-    by_param = {id(p): group['weight_decay']
-                for group in optim_wrapper.optimizer.param_groups for p in group['params']}
-    block = model.backbone.stages[0].blocks[0]
-    assert by_param[id(block.fc1.weight)] == decay
-    assert by_param[id(block.conv.weight)] == decay
-    assert by_param[id(block.fc1.bias)] == 0
-    assert by_param[id(block.norm.weight)] == 0
+    optimizer = cfg.optim_wrapper.optimizer
+    in_optimizer = [p for group in optim_wrapper.optimizer.param_groups for p in group['params']]
+    assert len(in_optimizer) == len({id(p) for p in in_optimizer})
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert {id(p) for p in trainable.values()} <= {id(p) for p in in_optimizer}
+    before = {n: p.detach().clone() for n, p in trainable.items()}
+    for p in trainable.values():
+        p.grad = torch.zeros_like(p)
+    optim_wrapper.step()
+    one_d = [n for n, p in trainable.items() if p.ndim <= 1]
+    assert any('norm' in n for n in one_d) and any(n.endswith('.bias') for n in one_d)
+    for n, p in trainable.items():
+        decay = 0 if p.ndim <= 1 else optimizer.weight_decay
+        expected = before[n] * (1 - optimizer.lr * decay)
+        torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-12, msg=n)
+        if decay:
+            assert not torch.equal(p.detach(), before[n]) or not before[n].any(), n
 
 
 # ---------------------------------------------------------------------------------------------
