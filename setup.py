@@ -1,4 +1,4 @@
-"""Installation of mmmamba: MambaOut and VMamba backbones for OpenMMLab."""
+"""Installation of mmmamba: MambaOut, VMamba, Vim and MambaReg backbones for OpenMMLab."""
 import re
 from pathlib import Path
 
@@ -20,7 +20,7 @@ def read_requirements(name: str) -> list:
 setup(
     name='mmmamba',
     version=read_version(),
-    description='MambaOut and VMamba backbones for mmdet, mmseg and mmpretrain',
+    description='MambaOut, VMamba, Vim and MambaReg backbones for mmdet, mmseg and mmpretrain',
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
