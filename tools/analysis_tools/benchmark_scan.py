@@ -45,11 +45,11 @@ Examples::
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from typing import Dict, List, Optional
+
+from mmmamba.utils.benchmark import (environment_line, load_average, measure_peak, run_worker,
+                                     time_forward_backward)
 
 # (name, batch, dim, L, N, what it is); the reference is skipped where only
 # the backends' own scaling matters.
@@ -102,20 +102,6 @@ def selective_scan_materialized(u, delta, A, B, C, D=None, z=None, delta_bias=No
     return y
 
 
-def _read_status(field: str) -> int:
-    """A ``/proc/self/status`` field in bytes."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _reset_cpu_peak() -> None:
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # resets VmHWM to the current RSS
-
-
 def worker(spec: Dict) -> Dict:
     """Measure one (case, backend) in this process; returns times (s) and peak (bytes)."""
     import torch
@@ -149,70 +135,34 @@ def worker(spec: Dict) -> Dict:
     def fwd_bwd():
         (forward() * weight).sum().backward()
 
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
     # load code paths on a tiny problem, away from the measured shape
     tiny = [t[..., :4].detach().requires_grad_() if t.dim() == 3 else t for t in (u, delta)]
     if backend != 'materialized':
         selective_scan(tiny[0], tiny[1], A, B[..., :4].detach(), C[..., :4].detach(), D, None,
                        bias, True, backend=backend).sum().backward()
 
-    result = {}
     if spec['measure'] == 'memory':
-        if device.type == 'cuda':
-            sync()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            fwd_bwd()
-            sync()
-            result['peak'] = torch.cuda.max_memory_allocated() - base
-        else:
-            _reset_cpu_peak()
-            base = _read_status('VmRSS')
-            fwd_bwd()
-            result['peak'] = _read_status('VmHWM') - base
-        return result
-
-    repeat = spec['repeat']
-    fwd_times, fb_times = [], []
-    if repeat > 1:
-        fwd_bwd()  # warm-up at this shape
-    for times, fn in ((fwd_times, forward), (fb_times, fwd_bwd)):
-        for _ in range(repeat):
-            with torch.set_grad_enabled(fn is fwd_bwd):  # forward alone: inference
-                sync()
-                start = time.perf_counter()
-                fn()
-                sync()
-                times.append(time.perf_counter() - start)
-    result['fwd'] = min(fwd_times)
-    result['fwd_bwd'] = min(fb_times)
-    return result
+        return dict(peak=measure_peak(fwd_bwd, device))
+    times = time_forward_backward(forward, fwd_bwd, spec['repeat'], device)
+    return dict(fwd=times['fwd'], fwd_bwd=times['fwd_bwd'])
 
 
 def run_case(spec: Dict) -> Optional[Dict]:
     """Run :func:`worker` in fresh interpreters; ``None`` if it failed.
 
-    Memory and time are measured in separate processes: the memory run sets
+    Memory and time are measured in separate processes
+    (:func:`mmmamba.utils.benchmark.run_worker`): the memory run sets
     ``MALLOC_MMAP_THRESHOLD_`` so that freed blocks leave the resident set at
     once, which would also add page faults to every large allocation of a
     timed run.
     """
     result = {}
     for measure in ('memory', 'time'):
-        cmd = [sys.executable, os.path.abspath(__file__), '--worker',
-               json.dumps(dict(spec, measure=measure))]
-        env = dict(os.environ)
-        if measure == 'memory':
-            env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            print(f'  ! {spec["case"]}/{spec["backend"]} ({measure}) failed:\n'
-                  f'{proc.stderr[-2000:]}', flush=True)
+        res, error = run_worker(__file__, spec, measure)
+        if res is None:
+            print(f'  ! {spec["case"]}/{spec["backend"]} ({measure}) failed:\n{error}', flush=True)
             return None
-        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        result.update(res)
     return result
 
 
@@ -242,10 +192,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     backends = args.backends or available_backends(args.device) + ['materialized']
     if 'reference' not in backends:
         backends = backends + ['reference']
-    import torch
-    print(f'torch {torch.__version__}, device {args.device}, threads '
-          f'{args.threads or torch.get_num_threads()}, cpus {os.cpu_count()}, '
-          f'load average {_load()}', flush=True)
+    print(environment_line(args.device, args.threads), flush=True)
 
     results = {}
     for name, batch, dim, length, state, note in CASES:
@@ -274,14 +221,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                       f'({time.perf_counter() - t0:.0f} s)', flush=True)
 
     print_table(results)
-    print(f'load average at the end: {_load()} (other processes on the machine skew timings)')
+    print(f'load average at the end: {load_average()} (other processes on the machine skew '
+          'timings)')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({f'{k[0]}/{k[1]}': v for k, v in results.items()}, f, indent=1)
-
-
-def _load() -> str:
-    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 def _cuda_available() -> bool:

@@ -1,0 +1,121 @@
+import textwrap
+import time
+
+import pytest
+import torch
+
+from mmmamba.utils import benchmark
+
+MIB = 2**20
+
+
+class FakeClock:
+    """Stands in for ``time.perf_counter``; each call of :meth:`work` advances it by the next
+    scripted duration, so the timings are known exactly."""
+
+    def __init__(self, durations):
+        self.now = 0.0
+        self.durations = list(durations)
+        self.grad_enabled = []
+
+    def perf_counter(self):
+        return self.now
+
+    def work(self):
+        self.grad_enabled.append(torch.is_grad_enabled())
+        self.now += self.durations.pop(0)
+
+
+def test_cpu_peak_is_the_largest_resident_growth_during_the_call():
+    """Two 64 MiB tensors, one after the other: the peak is one of them, not their sum."""
+    numel = 64 * MIB // 4
+
+    def two_in_turn():
+        a = torch.ones(numel)  # every page written, so all of it is resident
+        del a
+        b = torch.ones(numel)
+        del b
+
+    peak = benchmark.measure_peak(two_in_turn, torch.device('cpu'))
+    # blocks this large are mmapped by glibc and unmapped on free; a few MiB of slack for the
+    # interpreter's own allocations during the call
+    assert 64 * MIB <= peak < 72 * MIB
+
+
+def test_read_proc_status_names_a_missing_field():
+    with pytest.raises(RuntimeError, match='VmNoSuchField not in /proc/self/status'):
+        benchmark.read_proc_status('VmNoSuchField')
+
+
+def test_time_best_of_keeps_the_shortest_run(monkeypatch):
+    clock = FakeClock([3.0, 1.0, 2.0])
+    monkeypatch.setattr(time, 'perf_counter', clock.perf_counter)
+    best, runs = benchmark.time_best_of(clock.work, 3, torch.device('cpu'), grad=False)
+    assert (best, runs) == (1.0, 3)
+    assert clock.grad_enabled == [False, False, False]
+
+
+@pytest.mark.parametrize('budget, expected', [(3.5, (1.0, 2)), (2.0, (3.0, 1)), (10.0, (1.0, 3))])
+def test_time_best_of_stops_when_the_budget_is_spent(monkeypatch, budget, expected):
+    clock = FakeClock([3.0, 1.0, 2.0])
+    monkeypatch.setattr(time, 'perf_counter', clock.perf_counter)
+    assert benchmark.time_best_of(clock.work, 3, torch.device('cpu'), grad=True,
+                                  budget_s=budget) == expected
+    assert all(clock.grad_enabled)
+
+
+def test_time_best_of_rejects_no_runs():
+    with pytest.raises(ValueError, match='repeat must be at least 1, got 0'):
+        benchmark.time_best_of(lambda: None, 0, torch.device('cpu'), grad=False)
+
+
+@pytest.mark.parametrize('repeat, backward_calls', [(1, 1), (3, 4)])
+def test_time_forward_backward_warms_up_only_when_repeating(monkeypatch, repeat, backward_calls):
+    forward_clock = FakeClock([0.5, 0.25, 0.75])
+    backward_clock = FakeClock([9.0, 2.0, 1.5, 3.0])  # the first one is the warm-up when repeating
+    monkeypatch.setattr(time, 'perf_counter', lambda: forward_clock.now + backward_clock.now)
+    result = benchmark.time_forward_backward(forward_clock.work, backward_clock.work, repeat,
+                                             torch.device('cpu'))
+    assert len(backward_clock.grad_enabled) == backward_calls
+    if repeat == 1:
+        assert result == dict(fwd=0.5, fwd_bwd=9.0, fwd_runs=1, fwd_bwd_runs=1)
+    else:
+        assert result == dict(fwd=0.25, fwd_bwd=1.5, fwd_runs=3, fwd_bwd_runs=3)
+    assert forward_clock.grad_enabled == [False] * repeat
+
+
+WORKER = textwrap.dedent('''
+    import json, os, sys
+    spec = json.loads(sys.argv[2])
+    if spec.get('fail'):
+        sys.exit('worker could not measure ' + spec['case'])
+    print('a line before the result')
+    print(json.dumps(dict(measure=spec['measure'], case=spec['case'],
+                          threshold=os.environ.get('MALLOC_MMAP_THRESHOLD_'))))
+''')
+
+
+def test_run_worker_sets_the_allocator_threshold_for_memory_runs_only(tmp_path, monkeypatch):
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER)
+    monkeypatch.delenv('MALLOC_MMAP_THRESHOLD_', raising=False)
+    memory, error = benchmark.run_worker(str(script), dict(case='a'), 'memory')
+    assert (memory, error) == (dict(measure='memory', case='a', threshold='65536'), '')
+    timed, error = benchmark.run_worker(str(script), dict(case='a'), 'time')
+    assert (timed, error) == (dict(measure='time', case='a', threshold=None), '')
+
+
+def test_run_worker_returns_the_error_of_a_failed_worker(tmp_path):
+    script = tmp_path / 'worker.py'
+    script.write_text(WORKER)
+    result, error = benchmark.run_worker(str(script), dict(case='b', fail=True), 'time')
+    assert result is None
+    assert 'worker could not measure b' in error
+    with pytest.raises(ValueError, match="measure must be 'memory' or 'time', got 'speed'"):
+        benchmark.run_worker(str(script), dict(case='b'), 'speed')
+
+
+def test_environment_line_names_threads_and_load():
+    line = benchmark.environment_line('cpu', 1)
+    assert line.startswith(f'torch {torch.__version__}, device cpu, threads 1, cpus ')
+    assert '\n' not in line and 'load average ' in line
