@@ -2,12 +2,16 @@
 and resume — run as subprocesses exactly as a user types them."""
 import importlib.util
 import json
+import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import mmmamba  # noqa: F401  (allow-lists what mmengine checkpoints hold, for torch.load)
 
@@ -91,8 +95,18 @@ def test_stock_mmdet_train_resume_and_test(tmp_path, env):
     ckpt = torch.load(tmp_path / 'epoch_2.pth', map_location='cpu')
     assert ckpt['meta']['iter'] == 4
     log = _run([sys.executable, test, DET_CONFIG, tmp_path / 'epoch_2.pth', '--work-dir',
-                tmp_path, '--show-dir', 'vis', '--cfg-options', *DET_OPTS], env)
-    assert 'coco/bbox_mAP' in log
+                tmp_path, '--show-dir', 'vis', '--out', tmp_path / 'preds.pkl',
+                '--cfg-options', *DET_OPTS], env)
+    # the stock script evaluated our checkpoint on each of the 2 val images
+    with open(tmp_path / 'preds.pkl', 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 2
+    for pred in preds:
+        labels = pred['pred_instances']['labels']
+        assert len(pred['pred_instances']['bboxes']) == len(labels)
+        assert all(0 <= int(label) < 3 for label in labels)
+    bbox_map = float(re.findall(r'coco/bbox_mAP: (-?[0-9.]+)', log)[-1])
+    assert 0 <= bbox_map <= 1
     assert list(tmp_path.glob('*/vis/*.jpg')) or list(tmp_path.glob('*/vis/*.png'))
 
 
@@ -101,5 +115,12 @@ def test_stock_mmseg_test_evaluates_our_checkpoint(tmp_path, env):
           *SEG_OPTS], env)
     stock_test = SITE / 'mmseg' / '.mim' / 'tools' / 'test.py'
     log = _run([sys.executable, stock_test, SEG_CONFIG, tmp_path / 'iter_4.pth', '--work-dir',
-                tmp_path, '--cfg-options', *SEG_OPTS], env)
-    assert 'mIoU' in log
+                tmp_path, '--out', tmp_path / 'preds', '--cfg-options', *SEG_OPTS], env)
+    # the stock script wrote one label map per val image, in the files' own ids: ADE's 1..5 for
+    # the toy set's 5 classes (reduce_zero_label maps them to 0..4 and the metric back)
+    maps = sorted((tmp_path / 'preds').glob('*.png'))
+    assert len(maps) == 2
+    for path in maps:
+        assert set(np.unique(np.asarray(Image.open(path)))) <= set(range(1, 6))
+    miou = float(re.findall(r'mIoU: ([0-9.]+)', log)[-1])
+    assert 0 <= miou <= 100
