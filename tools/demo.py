@@ -3,6 +3,7 @@
     python tools/demo.py                    # Mask R-CNN + MambaOut on toy COCO (bbox/segm mAP)
     python tools/demo.py --task seg         # UperNet + MambaOut on toy ADE20K (mIoU)
     python tools/demo.py --model vmamba     # the same with a VMamba backbone (--task det|seg)
+    python tools/demo.py --model vim        # the same with a Vim backbone (--task det|seg)
 
 Every step runs the repository's own tools (make_toy_data.py, train.py, test.py) with the toy
 configs in configs/toy/, which inherit the real COCO / ADE20K configs.
@@ -31,6 +32,8 @@ CONFIGS = {
     ('mambaout', 'seg'): 'configs/toy/upernet_mambaout_femto_toy.py',
     ('vmamba', 'det'): 'configs/toy/mask_rcnn_vmamba_toy.py',
     ('vmamba', 'seg'): 'configs/toy/upernet_vmamba_toy.py',
+    ('vim', 'det'): 'configs/toy/mask_rcnn_vim_toy.py',
+    ('vim', 'seg'): 'configs/toy/upernet_vim_toy.py',
 }
 MODELS = sorted({model for model, _ in CONFIGS})
 
