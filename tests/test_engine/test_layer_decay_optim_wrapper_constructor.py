@@ -1,5 +1,6 @@
 """LayerDecayOptimWrapperConstructor: the learning rate and weight decay each parameter really gets
-in the built optimizer, for a detector, a segmentor and a classifier on each backbone family.
+in the built optimizer, for a detector, a segmentor and a classifier on each backbone family
+(MambaOut, VMamba, Vim, MambaReg).
 
 The expected layer ids are written out here from the parameter names (stage/block indices and
 the family's grouping), not taken from ``get_layer_depth``.
@@ -18,23 +19,44 @@ from mmmamba.engine import LayerDecayOptimWrapperConstructor
 
 LR, WD, RATE = 2e-4, 0.05, 0.8
 
-# Deeper than the 'atto' presets (one block per stage), so that blocks of one stage differ.
+# Hierarchical families deeper than their 'atto' presets (one block per stage), so that blocks
+# of one stage differ; the isotropic ones at 'atto' (32 channels, 4 layers).
 BACKBONES = {
     'MambaOut': dict(type='mmmamba.MambaOut', arch=dict(depths=(2, 4, 1, 3), dims=(8, 16, 24, 32))),
     'VMamba': dict(type='mmmamba.VMamba', arch=dict(
         depths=(2, 3, 1, 1), dims=(8, 16, 24, 32), d_state=2, ssm_ratio=1.0, mlp_ratio=2.0,
         gated=False)),
+    'Vim': dict(type='mmmamba.Vim', arch='atto'),
+    'MambaReg': dict(type='mmmamba.MambaReg', arch='atto'),
 }
+ISOTROPIC = ('Vim', 'MambaReg')
 CHANNELS = (8, 16, 24, 32)
+ISOTROPIC_CHANNELS, ISOTROPIC_LAYERS = 32, 4
+# MambaReg 'atto' with out_type='registers': 4 registers of 32 / 2 channels, concatenated
+REGISTER_CHANNELS = 4 * 32 // 2
 
 
-def expected_layer_ids(family: str, depths):
-    """``name -> (layer_id, num_layers)`` for a backbone parameter name (no prefix), by the
-    family's documented scheme; ``None`` for names outside the stem/stages (top layer)."""
+def expected_layer_ids(family: str):
+    """``name -> layer_id`` for a backbone parameter name (no prefix) and the number of ids, by
+    the family's documented scheme."""
+    if family in ISOTROPIC:
+        # embeddings and extra tokens 0, layer i -> i + 1, final norm / register head on top
+        num_layers = ISOTROPIC_LAYERS + 2
+        embeddings = ('pos_embed', 'cls_token', 'cls_pos_embed', 'registers',
+                      'register_pos_embed')
+
+        def isotropic_id(name: str):
+            if name.startswith('patch_embed.') or name in embeddings:
+                return 0
+            m = re.match(r'layers\.(\d+)\.', name)
+            return int(m.group(1)) + 1 if m else num_layers - 1
+
+        return isotropic_id, num_layers
+
     # MambaOut: consecutive blocks of a stage in groups of 3 (ConvNeXt-T's 3-block layers);
     # VMamba: one id per block.
     group = 3 if family == 'MambaOut' else 1
-    groups_per_stage = [math.ceil(d / group) for d in depths]
+    groups_per_stage = [math.ceil(d / group) for d in BACKBONES[family]['arch']['depths']]
     num_layers = 1 + sum(groups_per_stage) + 1  # stem, block groups, top (norms, neck, head)
 
     def layer_id(name: str):
@@ -50,10 +72,20 @@ def expected_layer_ids(family: str, depths):
     return layer_id, num_layers
 
 
-def detector(backbone: dict) -> dict:
+def pyramid(out_channels: int) -> dict:
+    """The stride-16 map of an isotropic backbone to four levels."""
+    return dict(type='mmmamba.SimpleFeaturePyramid', in_channels=ISOTROPIC_CHANNELS,
+                out_channels=out_channels)
+
+
+def detector(family: str) -> dict:
     cfg = get_config('mmdet::_base_/models/mask-rcnn_r50_fpn.py').model
-    cfg.backbone = dict(backbone, out_indices=(0, 1, 2, 3))
-    cfg.neck.update(in_channels=list(CHANNELS), out_channels=8)
+    if family in ISOTROPIC:
+        cfg.backbone = dict(BACKBONES[family], out_indices=(-1, ))
+        cfg.neck = [pyramid(8), dict(cfg.neck, in_channels=[8] * 4, out_channels=8)]
+    else:
+        cfg.backbone = dict(BACKBONES[family], out_indices=(0, 1, 2, 3))
+        cfg.neck.update(in_channels=list(CHANNELS), out_channels=8)
     cfg.rpn_head.update(in_channels=8, feat_channels=8)
     cfg.roi_head.bbox_roi_extractor.out_channels = 8
     cfg.roi_head.bbox_head.update(in_channels=8, fc_out_channels=16, num_classes=2)
@@ -62,22 +94,34 @@ def detector(backbone: dict) -> dict:
     return cfg
 
 
-def segmentor(backbone: dict) -> dict:
+def segmentor(family: str) -> dict:
     cfg = get_config('mmseg::_base_/models/upernet_r50.py').model
     cfg.pretrained = None
-    cfg.backbone = dict(backbone, out_indices=(0, 1, 2, 3))
+    cfg.backbone = dict(BACKBONES[family], out_indices=(0, 1, 2, 3))
+    channels = list(CHANNELS)
+    if family in ISOTROPIC:
+        cfg.neck = pyramid(8)
+        channels = [8] * 4
     norm = dict(type='BN', requires_grad=True)
-    cfg.decode_head.update(in_channels=list(CHANNELS), channels=8, num_classes=3, norm_cfg=norm)
-    cfg.auxiliary_head.update(in_channels=CHANNELS[2], channels=8, num_classes=3, norm_cfg=norm)
+    cfg.decode_head.update(in_channels=channels, channels=8, num_classes=3, norm_cfg=norm)
+    cfg.auxiliary_head.update(in_channels=channels[2], channels=8, num_classes=3, norm_cfg=norm)
     return cfg
 
 
-def classifier(backbone: dict) -> dict:
+def classifier(family: str) -> dict:
+    if family == 'Vim':
+        backbone, neck, channels = dict(BACKBONES[family], out_type='cls_token'), None, 32
+    elif family == 'MambaReg':
+        backbone = dict(BACKBONES[family], out_type='registers')
+        neck, channels = None, REGISTER_CHANNELS
+    else:
+        backbone = dict(BACKBONES[family], out_indices=(3, ))
+        neck, channels = dict(type='GlobalAveragePooling'), CHANNELS[3]
     return dict(
         type='ImageClassifier',
-        backbone=dict(backbone, out_indices=(3, )),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=5, in_channels=CHANNELS[3]))
+        backbone=backbone,
+        neck=neck,
+        head=dict(type='LinearClsHead', num_classes=5, in_channels=channels))
 
 
 TASKS = {'mmdet': detector, 'mmseg': segmentor, 'mmpretrain': classifier}
@@ -101,10 +145,9 @@ def build_model_and_optimizer(scope: str, model_cfg: dict, paramwise_cfg: dict):
 @pytest.mark.parametrize('family', sorted(BACKBONES))
 @pytest.mark.parametrize('scope', sorted(TASKS))
 def test_per_parameter_lr_and_weight_decay(scope, family):
-    backbone = BACKBONES[family]
     model, groups = build_model_and_optimizer(
-        scope, TASKS[scope](backbone), dict(layer_decay_rate=RATE, flat_decay_mult=0.))
-    layer_id, num_layers = expected_layer_ids(family, backbone['arch']['depths'])
+        scope, TASKS[scope](family), dict(layer_decay_rate=RATE, flat_decay_mult=0.))
+    layer_id, num_layers = expected_layer_ids(family)
 
     block_lrs = set()
     for name, param in model.named_parameters():
@@ -114,18 +157,18 @@ def test_per_parameter_lr_and_weight_decay(scope, family):
         else:  # neck, heads
             depth = num_layers - 1
         assert group['lr'] == pytest.approx(LR * RATE**(num_layers - 1 - depth)), name
-        if re.match(r'backbone\.stages\.\d+\.blocks\.\d+\.', name):
+        if re.match(r'backbone\.(stages\.\d+\.blocks|layers)\.\d+\.', name):
             block_lrs.add(group['lr'])
         # no decay on 1-D parameters (norms, biases, D) and on A_log; full decay on the rest
         no_decay = param.ndim <= 1 or name.endswith(('.A_log', '.D'))
         assert group['weight_decay'] == (0. if no_decay else WD), name
-    # decay reaches the blocks: one lr per block group, all below the top lr
+    # decay reaches the blocks / layers: one lr per block group or layer, all below the top lr
     assert len(block_lrs) == num_layers - 2 and max(block_lrs) < LR
 
 
 def test_parameters_outside_the_backbone_get_the_base_lr():
     model, groups = build_model_and_optimizer(
-        'mmdet', detector(BACKBONES['VMamba']), dict(layer_decay_rate=RATE))
+        'mmdet', detector('VMamba'), dict(layer_decay_rate=RATE))
     heads = [n for n, _ in model.named_parameters() if n.startswith(('neck.', 'rpn_head.',
                                                                      'roi_head.'))]
     assert heads
@@ -138,9 +181,9 @@ def test_parameters_outside_the_backbone_get_the_base_lr():
 
 
 def test_frozen_parameters_are_left_out():
-    backbone = dict(BACKBONES['MambaOut'], frozen_stages=1)
-    model, groups = build_model_and_optimizer('mmdet', detector(backbone),
-                                              dict(layer_decay_rate=RATE))
+    cfg = detector('MambaOut')
+    cfg.backbone.frozen_stages = 1
+    model, groups = build_model_and_optimizer('mmdet', cfg, dict(layer_decay_rate=RATE))
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     assert frozen and all(n.startswith(('backbone.stem.', 'backbone.stages.0.')) for n in frozen)
     assert len(groups) == sum(p.requires_grad for p in model.parameters())
@@ -163,7 +206,8 @@ def test_bad_configuration_raises():
     with pytest.raises(ValueError, match=r'layer_decay_rate must be in \(0, 1\], got 1.5'):
         LayerDecayOptimWrapperConstructor(optim, dict(layer_decay_rate=1.5))
     constructor = LayerDecayOptimWrapperConstructor(optim, dict(layer_decay_rate=RATE))
-    resnet_detector = detector(dict(type='ResNet', depth=18, norm_cfg=dict(type='BN')))
+    resnet_detector = detector('MambaOut')
+    resnet_detector.backbone = dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'))
     resnet_detector.neck.in_channels = [64, 128, 256, 512]
     with DefaultScope.overwrite_default_scope('mmdet'):
         from mmdet.registry import MODELS
