@@ -1,1 +1,1 @@
-from . import backbones, heads, necks  # noqa: F401  (registers modules in mmmamba.registry.MODELS)
+from . import backbones, classifiers, heads, necks, selfsup  # noqa: F401  (registers modules in mmmamba.registry.MODELS)

@@ -1,0 +1,3 @@
+from .dino import DINO, DINOHead, DINONeck
+
+__all__ = ['DINO', 'DINONeck', 'DINOHead']
