@@ -5,6 +5,7 @@ default scope (``mmdet``, ``mmseg``, ``mmpretrain``) can name our modules with t
 e.g. ``backbone=dict(type='mmmamba.MambaOut', arch='tiny')``.
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
@@ -16,3 +17,5 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmmamba',
     locations=['mmmamba.engine'])
+METRICS = Registry(
+    'metric', parent=MMENGINE_METRICS, scope='mmmamba', locations=['mmmamba.analysis'])
