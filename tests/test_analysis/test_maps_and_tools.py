@@ -130,3 +130,50 @@ def test_attention_rank_tool(tmp_path, tool_env):
     # forward-direction blocks below the diagonal: rank <= d_state (16) per channel
     assert float(table['Mamba M, per channel (64 of 64)'][3]) <= 16
     assert (tmp_path / 'rank_layers_2_mixer.png').stat().st_size > 0
+
+
+def test_metric_in_an_mmseg_test_loop(tmp_path):
+    """Runner.test with mmseg's ADE20KDataset, ActivationMapper and BinaryAUCMetric, checked
+    against the maps computed by hand on the same resized, normalised images."""
+    import mmcv
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    _tiny_ade(tmp_path / 'ade')
+    mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    backbone = dict(type='mmmamba.Vim', arch='atto', patch_size=8, img_size=32)
+    cfg = Config(dict(
+        default_scope='mmseg',
+        work_dir=str(tmp_path / 'work'),
+        model=dict(type='mmmamba.ActivationMapper', backbone=backbone, layer='layers.3',
+                   data_preprocessor=dict(type='SegDataPreProcessor', mean=mean, std=std,
+                                          bgr_to_rgb=True)),
+        test_dataloader=dict(
+            batch_size=2, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='ADE20KDataset', data_root=str(tmp_path / 'ade'), reduce_zero_label=False,
+                data_prefix=dict(img_path='images/validation',
+                                 seg_map_path='annotations/validation'),
+                pipeline=[dict(type='LoadImageFromFile'),
+                          dict(type='Resize', scale=(32, 32), keep_ratio=False),
+                          dict(type='LoadAnnotations', reduce_zero_label=False),
+                          dict(type='PackSegInputs')])),
+        test_evaluator=dict(type='mmmamba.BinaryAUCMetric', background_labels=(3, )),
+        test_cfg=dict(type='TestLoop'),
+        env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        log_level='WARNING'))
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    model = runner.model.eval()
+    aucs = []
+    for i in range(3):
+        stem = tmp_path / 'ade' / 'images' / 'validation' / f'ADE_val_{i:08d}'
+        rgb = mmcv.imresize(mmcv.imread(str(stem) + '.jpg', channel_order='rgb'), (32, 32))
+        x = (torch.from_numpy(rgb).float().permute(2, 0, 1)[None] -
+             torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+        labels = torch.from_numpy(np.array(Image.open(
+            str(stem).replace('images', 'annotations') + '.png')).astype(np.int64))
+        value = activation_maps(model.backbone, x, layers=['layers.3'])['layers.3'][0]
+        aucs.append(image_auc(value, labels, background_labels=(3, )))
+    assert np.isnan(aucs[2])  # background only
+    assert metrics['binary_auc/num_scored'] == 2 and metrics['binary_auc/skipped'] == 1
+    assert metrics['binary_auc/auc'] == pytest.approx(np.mean(aucs[:2]), abs=1e-6)
