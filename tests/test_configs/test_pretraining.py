@@ -224,9 +224,19 @@ def test_teacher_temperature_warmup_is_the_papers_linspace():
 
 
 # --------------------------------------------------------------------------- (a) it learns
+# Still open (issue 12). Measured on the toy config (femto, batch 16, 1024 prototypes): the
+# loss climbs from 5.24 to ~7.4 even with lr 0, because the centre starts at zero and needs ~20
+# iterations (momentum 0.9) to reach the teacher's batch mean, while a random-init backbone maps
+# every image to nearly the same output; so the first iterations' loss is low for no reason
+# learning could beat in a short run. Training does act (lr 1e-3: 6.85 after 24 iterations vs
+# 7.38 without learning), but with teacher momentum 0.996 the teacher is still mostly its
+# initial copy after a toy run; momentum 0.9 collapsed to one prototype (loss 0.6) and then went
+# uniform as the centre caught up; 256 prototypes, teacher temperature 0.04, momentum 0.99,
+# lr 3e-4 plateaued at 5.3-5.5 (log 256 = 5.55) over 72 iterations, above its first 4.4-4.6.
+# No toy recipe tried so far makes the loss fall in absolute terms.
 @pytest.mark.xfail(strict=True, reason='measured: on the toy set the DINO loss rises towards '
-                   'log(prototypes) (teacher output going uniform) in the first epochs; '
-                   'open, see the report of issue 12')
+                   'log(prototypes) while the zero-initialised centre warms up, also with '
+                   'lr 0; open, see the comment above and issue 12')
 def test_dino_trains_on_toy_imagenet_and_the_loss_falls(toy_imagenet, tmp_path):
     cfg = helpers.load('toy/dino_mambaout_femto_toy')
     cfg = _on_toy(_small_crops(_atto(cfg)), toy_imagenet, tmp_path, batch_size=8)
