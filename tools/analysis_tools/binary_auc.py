@@ -125,7 +125,7 @@ def save_overlays(args, kept, table) -> None:
             ax.axis('off')
         fig.tight_layout()
         out = os.path.join(args.out, f'overlay_{args.source}_{path.stem}.png')
-        fig.savefig(out, dpi=80)
+        fig.savefig(out, dpi=80, bbox_inches='tight')
         plt.close(fig)
         print(f'overlay: {out}')
 
