@@ -161,9 +161,11 @@ BATCHES = {'mmdet': det_batch, 'mmseg': seg_batch, 'mmpretrain': cls_batch}
 # Loading and settings
 # ---------------------------------------------------------------------------------------------
 def test_the_config_list_is_complete():
-    found = {p.stem for p in CONFIG_DIR.glob('*mambaout*.py')}
+    # the task configs (pre-training and probing configs have their own tests)
+    found = {p.stem for pattern in ('cls_', 'mask_rcnn_', 'upernet_')
+             for p in CONFIG_DIR.glob(f'{pattern}mambaout*.py')}
     assert found == set(ALL_CONFIGS)
-    assert set(PAPER_COMPLEXITY) == set(ALL_CONFIGS)
+    assert {k for k in PAPER_COMPLEXITY if 'mambaout' in k} == set(ALL_CONFIGS)
 
 
 @pytest.mark.parametrize('name', ALL_CONFIGS)
