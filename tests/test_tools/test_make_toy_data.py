@@ -281,7 +281,9 @@ def test_cli_prints_where_it_wrote_and_skips_on_rerun(tmp_path, capsys):
     assert capsys.readouterr().out.count('up to date') == 2
 
 
-TOY_CONFIGS = sorted((TOOL.parents[2] / 'configs' / 'toy').glob('*.py'))
+# the detection and segmentation toys (the classification ones use the ImageNet folder's classes)
+TOY_CONFIGS = sorted(p for p in (TOOL.parents[2] / 'configs' / 'toy').glob('*.py')
+                     if p.stem.startswith(('mask_rcnn_', 'upernet_')))
 
 
 @pytest.mark.parametrize('config', TOY_CONFIGS, ids=[p.stem for p in TOY_CONFIGS])

@@ -37,9 +37,10 @@ def test_cpu_peak_is_the_largest_resident_growth_during_the_call():
         del b
 
     peak = benchmark.measure_peak(two_in_turn, torch.device('cpu'))
-    # blocks this large are mmapped by glibc and unmapped on free; a few MiB of slack for the
-    # interpreter's own allocations during the call
-    assert 64 * MIB <= peak < 72 * MIB
+    # blocks this large are mmapped by glibc and unmapped on free. Bounds: about one tensor (a
+    # few of its pages may already be resident before the call, and the interpreter allocates a
+    # little during it), far from both (128 MiB)
+    assert 56 * MIB <= peak < 96 * MIB
 
 
 def test_read_proc_status_names_a_missing_field():
