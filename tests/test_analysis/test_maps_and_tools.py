@@ -99,6 +99,7 @@ def _tiny_ade(root: Path) -> None:
             Image.fromarray(labels).save(root / 'annotations' / split / f'ADE_val_{i:08d}.png')
 
 
+@pytest.mark.slow
 def test_binary_auc_tool(tmp_path, tool_env):
     _tiny_ade(tmp_path / 'ade')
     out = tmp_path / 'out'
@@ -116,6 +117,7 @@ def test_binary_auc_tool(tmp_path, tool_env):
     assert rows[0] == 'layer,auc,num_scored,skipped' and len(rows) == 5
 
 
+@pytest.mark.slow
 def test_attention_rank_tool(tmp_path, tool_env):
     result = subprocess.run(
         [sys.executable, str(REPO / 'tools/analysis_tools/attention_rank.py'), '--family',

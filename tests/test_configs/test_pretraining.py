@@ -261,6 +261,7 @@ def _toy_dino_losses(toy_imagenet, tmp_path, lr: float) -> list:
     return losses
 
 
+@pytest.mark.slow
 def test_dino_training_lowers_the_loss_against_the_same_run_without_learning(
         toy_imagenet, tmp_path):
     """Learning lowers the DINO objective relative to the identical run at lr 0 (same seed, data,
@@ -349,6 +350,7 @@ HANDOFF = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('dense,backbone,width,override,allowed_missing', HANDOFF)
 def test_dino_teacher_hands_off_to_the_dense_config(dense, backbone, width, override,
                                                     allowed_missing, toy_imagenet, tmp_path):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from mmmamba.ops import selective_scan_reference
@@ -43,6 +44,7 @@ def test_materialized_baseline_matches_reference():
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_quick_run_prints_ratios_and_writes_json(tmp_path, tool_env):
     out_json = tmp_path / 'bench.json'
     proc = subprocess.run(

@@ -70,6 +70,7 @@ def _run(cmd, env, timeout=600):
     return out
 
 
+@pytest.mark.slow
 def test_dist_train_and_dist_test_two_processes(tmp_path, env):
     env['PORT'] = '29531'
     opts = ['--cfg-options', *DET_OPTS]
@@ -84,6 +85,7 @@ def test_dist_train_and_dist_test_two_processes(tmp_path, env):
     assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
 
 
+@pytest.mark.slow
 def test_stock_mmdet_train_resume_and_test(tmp_path, env):
     train = SITE / 'mmdet' / '.mim' / 'tools' / 'train.py'
     test = SITE / 'mmdet' / '.mim' / 'tools' / 'test.py'
@@ -110,6 +112,7 @@ def test_stock_mmdet_train_resume_and_test(tmp_path, env):
     assert list(tmp_path.glob('*/vis/*.jpg')) or list(tmp_path.glob('*/vis/*.png'))
 
 
+@pytest.mark.slow
 def test_stock_mmseg_test_evaluates_our_checkpoint(tmp_path, env):
     _run([sys.executable, 'tools/train.py', SEG_CONFIG, '--work-dir', tmp_path, '--cfg-options',
           *SEG_OPTS], env)

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 import mmmamba  # noqa: F401  (allow-lists what mmengine checkpoints hold, for torch.load)
@@ -23,6 +24,7 @@ def _run(cmd, env, timeout=300):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_processes(tmp_path, tool_env):
     tool_env['PORT'] = '29517'
     log = _run(['bash', 'tools/dist_train.sh', str(TOY_CONFIG), '2', '--work-dir', str(tmp_path)],
@@ -64,6 +66,7 @@ def test_broken_module_fails_import_and_custom_imports(tmp_path, tool_env):
     assert 'deliberately broken backbone module' in proc.stderr
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path, tool_env):
     """SIGKILL a run after its 2nd checkpoint; --resume finishes it like an uninterrupted run."""
     def train_cmd(work_dir, *extra):
