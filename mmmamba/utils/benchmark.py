@@ -15,6 +15,11 @@ time (:func:`run_worker`), each of which calls back into the script with ``--wor
 - **time** (:func:`time_forward_backward`): the best of several runs of a forward under
   ``torch.no_grad()`` and of a forward+backward, in a process with glibc's default allocator
   settings (the memory process's setting would add page faults to every large allocation).
+  Each run is timed twice: wall time (``time.perf_counter``) and the CPU time of the measuring
+  process, all its threads together (``time.process_time``). On a machine shared with other
+  work the wall time includes the time the process waited for a core; its CPU time does not,
+  so the CPU time is the steadier figure there (with one thread it is close to the wall time
+  of an idle machine; with several it is their sum).
 """
 import json
 import os
@@ -73,26 +78,29 @@ def time_best_of(fn: Callable[[], object],
                  repeat: int,
                  device: torch.device,
                  grad: bool,
-                 budget_s: Optional[float] = None) -> Tuple[float, int]:
-    """The shortest of up to ``repeat`` timed calls of ``fn`` and how many calls were made.
+                 budget_s: Optional[float] = None) -> Tuple[float, float, int]:
+    """The shortest wall and CPU time (s) of up to ``repeat`` timed calls of ``fn``, and how
+    many calls were made.
 
-    ``grad`` sets ``torch.set_grad_enabled`` around each call (False: inference). With
-    ``budget_s``, no further call starts once the calls so far took that many seconds together,
+    The two minima are taken independently (each is the best of the same calls). ``grad`` sets
+    ``torch.set_grad_enabled`` around each call (False: inference). With ``budget_s``, no
+    further call starts once the calls so far took that many seconds of wall time together,
     so slow cases run fewer times; at least one call is always made.
     """
     if repeat < 1:
         raise ValueError(f'repeat must be at least 1, got {repeat}')
-    times = []
-    while len(times) < repeat:
+    walls, cpus = [], []
+    while len(walls) < repeat:
         with torch.set_grad_enabled(grad):
             synchronize(device)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             fn()
             synchronize(device)
-            times.append(time.perf_counter() - start)
-        if budget_s is not None and sum(times) >= budget_s:
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu_start)
+        if budget_s is not None and sum(walls) >= budget_s:
             break
-    return min(times), len(times)
+    return min(walls), min(cpus), len(walls)
 
 
 def time_forward_backward(forward: Callable[[], object],
@@ -100,19 +108,23 @@ def time_forward_backward(forward: Callable[[], object],
                           repeat: int,
                           device: torch.device,
                           budget_s: Optional[float] = None) -> Dict[str, float]:
-    """Best-of-``repeat`` times (s) of ``forward`` (no grad) and ``forward_backward``.
+    """Best-of-``repeat`` wall and CPU times (s) of ``forward`` (no grad) and
+    ``forward_backward``.
 
     When ``repeat > 1`` one untimed ``forward_backward`` runs first at the measured shape (the
-    first call at a new shape pays for page faults and lazy set-up). Returns ``fwd`` and
-    ``fwd_bwd`` in seconds and ``fwd_runs`` / ``fwd_bwd_runs``, the timed calls made (fewer
-    than ``repeat`` when ``budget_s`` ran out, see :func:`time_best_of`).
+    first call at a new shape pays for page faults and lazy set-up). Returns wall times
+    ``fwd`` and ``fwd_bwd``, CPU times ``fwd_cpu`` and ``fwd_bwd_cpu``, and ``fwd_runs`` /
+    ``fwd_bwd_runs``, the timed calls made (fewer than ``repeat`` when ``budget_s`` ran out,
+    see :func:`time_best_of`).
     """
     if repeat > 1:
         forward_backward()
-    fwd, fwd_runs = time_best_of(forward, repeat, device, grad=False, budget_s=budget_s)
-    fwd_bwd, fwd_bwd_runs = time_best_of(
+    fwd, fwd_cpu, fwd_runs = time_best_of(forward, repeat, device, grad=False,
+                                          budget_s=budget_s)
+    fwd_bwd, fwd_bwd_cpu, fwd_bwd_runs = time_best_of(
         forward_backward, repeat, device, grad=True, budget_s=budget_s)
-    return dict(fwd=fwd, fwd_bwd=fwd_bwd, fwd_runs=fwd_runs, fwd_bwd_runs=fwd_bwd_runs)
+    return dict(fwd=fwd, fwd_bwd=fwd_bwd, fwd_cpu=fwd_cpu, fwd_bwd_cpu=fwd_bwd_cpu,
+                fwd_runs=fwd_runs, fwd_bwd_runs=fwd_bwd_runs)
 
 
 def run_worker(script: str, spec: Dict, measure: str) -> Tuple[Optional[Dict], str]:

@@ -10,20 +10,31 @@ MIB = 2**20
 
 
 class FakeClock:
-    """Stands in for ``time.perf_counter``; each call of :meth:`work` advances it by the next
-    scripted duration, so the timings are known exactly."""
+    """Stands in for ``time.perf_counter`` and ``time.process_time``; each call of :meth:`work`
+    advances the first by the next scripted wall duration and the second by the next CPU
+    duration (half the wall one unless scripted), so the timings are known exactly."""
 
-    def __init__(self, durations):
-        self.now = 0.0
+    def __init__(self, durations, cpu_durations=None):
+        self.now = self.cpu = 0.0
         self.durations = list(durations)
+        self.cpu_durations = list(cpu_durations or [d / 2 for d in durations])
         self.grad_enabled = []
 
     def perf_counter(self):
         return self.now
 
+    def process_time(self):
+        return self.cpu
+
     def work(self):
         self.grad_enabled.append(torch.is_grad_enabled())
         self.now += self.durations.pop(0)
+        self.cpu += self.cpu_durations.pop(0)
+
+
+def use_clock(monkeypatch, clock):
+    monkeypatch.setattr(time, 'perf_counter', clock.perf_counter)
+    monkeypatch.setattr(time, 'process_time', clock.process_time)
 
 
 def test_cpu_peak_is_the_largest_resident_growth_during_the_call():
@@ -48,18 +59,28 @@ def test_read_proc_status_names_a_missing_field():
         benchmark.read_proc_status('VmNoSuchField')
 
 
-def test_time_best_of_keeps_the_shortest_run(monkeypatch):
-    clock = FakeClock([3.0, 1.0, 2.0])
-    monkeypatch.setattr(time, 'perf_counter', clock.perf_counter)
-    best, runs = benchmark.time_best_of(clock.work, 3, torch.device('cpu'), grad=False)
-    assert (best, runs) == (1.0, 3)
+def test_time_best_of_keeps_the_shortest_wall_and_cpu_time_independently(monkeypatch):
+    # the run with the shortest wall time (the second) is not the one with the least CPU time
+    clock = FakeClock([3.0, 1.0, 2.0], cpu_durations=[1.5, 0.75, 0.5])
+    use_clock(monkeypatch, clock)
+    wall, cpu, runs = benchmark.time_best_of(clock.work, 3, torch.device('cpu'), grad=False)
+    assert (wall, cpu, runs) == (1.0, 0.5, 3)
     assert clock.grad_enabled == [False, False, False]
 
 
-@pytest.mark.parametrize('budget, expected', [(3.5, (1.0, 2)), (2.0, (3.0, 1)), (10.0, (1.0, 3))])
-def test_time_best_of_stops_when_the_budget_is_spent(monkeypatch, budget, expected):
+def test_time_best_of_cpu_time_leaves_out_waiting():
+    """A sleeping process uses no CPU: the wall time of a sleep is at least its length and its
+    CPU time less than that (what separates the two columns on a loaded machine)."""
+    wall, cpu, runs = benchmark.time_best_of(lambda: time.sleep(0.2), 1, torch.device('cpu'),
+                                             grad=False)
+    assert runs == 1 and wall >= 0.2 and 0 <= cpu < 0.2
+
+
+@pytest.mark.parametrize('budget, expected', [(3.5, (1.0, 0.5, 2)), (2.0, (3.0, 1.5, 1)),
+                                              (10.0, (1.0, 0.5, 3))])
+def test_time_best_of_stops_when_the_budget_of_wall_time_is_spent(monkeypatch, budget, expected):
     clock = FakeClock([3.0, 1.0, 2.0])
-    monkeypatch.setattr(time, 'perf_counter', clock.perf_counter)
+    use_clock(monkeypatch, clock)
     assert benchmark.time_best_of(clock.work, 3, torch.device('cpu'), grad=True,
                                   budget_s=budget) == expected
     assert all(clock.grad_enabled)
@@ -75,13 +96,16 @@ def test_time_forward_backward_warms_up_only_when_repeating(monkeypatch, repeat,
     forward_clock = FakeClock([0.5, 0.25, 0.75])
     backward_clock = FakeClock([9.0, 2.0, 1.5, 3.0])  # the first one is the warm-up when repeating
     monkeypatch.setattr(time, 'perf_counter', lambda: forward_clock.now + backward_clock.now)
+    monkeypatch.setattr(time, 'process_time', lambda: forward_clock.cpu + backward_clock.cpu)
     result = benchmark.time_forward_backward(forward_clock.work, backward_clock.work, repeat,
                                              torch.device('cpu'))
     assert len(backward_clock.grad_enabled) == backward_calls
     if repeat == 1:
-        assert result == dict(fwd=0.5, fwd_bwd=9.0, fwd_runs=1, fwd_bwd_runs=1)
+        assert result == dict(fwd=0.5, fwd_bwd=9.0, fwd_cpu=0.25, fwd_bwd_cpu=4.5, fwd_runs=1,
+                              fwd_bwd_runs=1)
     else:
-        assert result == dict(fwd=0.25, fwd_bwd=1.5, fwd_runs=3, fwd_bwd_runs=3)
+        assert result == dict(fwd=0.25, fwd_bwd=1.5, fwd_cpu=0.125, fwd_bwd_cpu=0.75,
+                              fwd_runs=3, fwd_bwd_runs=3)
     assert forward_clock.grad_enabled == [False] * repeat
 
 

@@ -4,9 +4,21 @@ Every model named with ``--models`` is built through mmmamba's ``MODELS`` regist
 ``vmamba:tiny:channel_first=True`` builds ``dict(type='mmmamba.VMamba', arch='tiny',
 out_indices=(0, 1, 2, 3), channel_first=True)``: ``FAMILY:ARCH`` followed by any number of
 ``:KEY=VALUE`` keyword arguments of the backbone (values are Python literals, anything else is
-a string; ``out_indices`` may be overridden too). For every input size (``--sizes``, square,
-batch ``--batch``) and model, fresh Python processes measure, as
-``tools/analysis_tools/benchmark_scan.py`` does (see :mod:`mmmamba.utils.benchmark`):
+a string; ``out_indices`` may be overridden too). Vim and MambaReg default to
+``out_type='featmap', out_indices=(-1,)``, their dense output (the last layer's patch tokens
+as a map); the hierarchical families to all four stages. The benchmarked output is what the
+backbone's ``forward`` returns.
+
+``timm:NAME[:KEY=VALUE...]`` names a timm model instead, e.g. ``timm:vit_small_patch16_224``
+or ``timm:vit_small_patch16_224:depth=24``, built by ``timm.create_model(NAME,
+pretrained=False, num_classes=0, dynamic_img_size=True, **overrides)`` (the last so that a
+ViT runs at any input size, its position embedding resized to the grid); the benchmarked
+output is its ``forward_features`` (for a ViT the normed token sequence, class token included).
+Its weights are timm's initialisation at construction, seed 0.
+
+For every input size (``--sizes``, square, batch ``--batch``) and model, fresh Python
+processes measure, as ``tools/analysis_tools/benchmark_scan.py`` does (see
+:mod:`mmmamba.utils.benchmark`):
 
 - **peak memory** of the first forward+backward (train mode) in the process and then of a
   forward (eval mode, ``torch.no_grad()``): peak resident set size above the one before the
@@ -14,14 +26,18 @@ batch ``--batch``) and model, fresh Python processes measure, as
   the parameters' gradients, as a training step with ``zero_grad(set_to_none=True)`` does;
 - **time**: the best of ``--repeat`` runs of a forward (eval mode, ``torch.no_grad()``) and of
   a forward+backward (train mode; backward of the sum of all outputs) after one untimed
-  forward+backward at that size. A timing stops repeating once its runs took ``--budget``
-  seconds together (the ``runs`` column says how many were made).
+  forward+backward at that size, as wall time (``ms`` columns) and as CPU time of the timed
+  process (``cpu ms`` columns: ``time.process_time``, all its threads, best of the same runs).
+  On a loaded machine the wall time includes waiting for a core and the CPU time does not:
+  compare CPU times there. A timing stops repeating once its runs took ``--budget`` seconds
+  of wall time together (the ``runs`` column says how many were made).
 
 Before that, each process runs one forward+backward at a small size to load the code paths.
-The table gives, at each size, every model's time and memory relative to the **first** model
-named (``x`` columns: value / value of the first model); then, for each model, the growth from
-each size to the next (value at the larger size / value at the smaller) next to the growth in
-pixels. Initialisation is the model's own (``init_weights()``), seed 0.
+The table gives, at each size, every model's wall time, CPU time and memory relative to the
+**first** model named (``x`` columns: value / value of the first model; ``cpu`` ones on CPU
+time); then, for each model, the growth of each from each size to the next (value at the
+larger size / value at the smaller) next to the growth in pixels. Initialisation is the
+model's own (``init_weights()``; timm's at construction), seed 0.
 
 Examples::
 
@@ -30,8 +46,12 @@ Examples::
         --models mambaout:tiny vmamba:tiny vmamba:tiny:channel_first=True --sizes 224 512 1024
     python tools/analysis_tools/benchmark.py --quick --models mambaout:tiny vmamba:tiny
 
-``--quick`` is a smoke run of the same command: every model's arch becomes the test-only
-``'atto'``, the sizes default to 32 and 64, and each timing runs once.
+    OMP_NUM_THREADS=1 python tools/analysis_tools/benchmark.py --threads 1 --models vim:small \\
+        timm:vit_small_patch16_224:depth=24 mambareg:small --sizes 224 512 1024
+
+``--quick`` is a smoke run of the same command: every mmmamba model's arch becomes the
+test-only ``'atto'`` (a timm model keeps its name: pick a small one, or shrink it with
+overrides such as ``depth=2``), the sizes default to 32 and 64, and each timing runs once.
 """
 import argparse
 import ast
@@ -46,9 +66,18 @@ DEFAULT_SIZES = (224, 512, 1024)
 QUICK_SIZES = (32, 64)
 QUICK_ARCH = 'atto'
 DEFAULT_OUT_INDICES = (0, 1, 2, 3)
+# Families whose outputs are not the four stages: the isotropic Vim stack's dense output.
+FAMILY_DEFAULTS = {
+    'vim': dict(out_type='featmap', out_indices=(-1, )),
+    'mambareg': dict(out_type='featmap', out_indices=(-1, )),
+}
+TIMM = 'timm'
+# timm.create_model arguments every timm model gets (overridable with KEY=VALUE).
+TIMM_DEFAULTS = dict(pretrained=False, num_classes=0, dynamic_img_size=True)
 # Size of the untimed forward+backward that loads the code paths before measuring.
 WARMUP_SIZE = 64
-SPEC_FORMAT = "FAMILY:ARCH[:KEY=VALUE...], e.g. 'mambaout:tiny' or 'vmamba:tiny:channel_first=True'"
+SPEC_FORMAT = ("FAMILY:ARCH[:KEY=VALUE...] or timm:NAME[:KEY=VALUE...], e.g. 'mambaout:tiny', "
+               "'vmamba:tiny:channel_first=True' or 'timm:vit_small_patch16_224:depth=24'")
 
 
 def backbone_families() -> Dict[str, str]:
@@ -67,38 +96,65 @@ def _parse_value(text: str) -> Any:
 
 
 def parse_model_spec(text: str, arch: Optional[str] = None) -> Tuple[str, Dict]:
-    """``'FAMILY:ARCH[:KEY=VALUE...]'`` -> (label, backbone config).
+    """``'FAMILY:ARCH[:KEY=VALUE...]'`` or ``'timm:NAME[:KEY=VALUE...]'`` -> (label, config).
 
-    ``arch``, when given, replaces the arch written in ``text`` (``--quick``); the label is
-    ``text`` with that replacement.
+    ``arch``, when given, replaces the arch written in ``text`` (``--quick``) of an mmmamba
+    backbone; the label is ``text`` with that replacement. A timm model keeps its name. The
+    config of a timm model is ``dict(type='timm', model_name=NAME, **TIMM_DEFAULTS,
+    **overrides)``, the keyword arguments of ``timm.create_model``.
     """
     parts = text.split(':')
     if len(parts) < 2 or not parts[0] or not parts[1]:
         raise ValueError(f'--models entry {text!r} is not {SPEC_FORMAT}')
     family, written_arch, overrides = parts[0], parts[1], parts[2:]
-    families = backbone_families()
-    if family.lower() not in families:
-        raise ValueError(f'--models entry {text!r}: unknown backbone family {family!r}; '
-                         f'registered families: {sorted(families)}')
-    arch = written_arch if arch is None else arch
-    cfg = dict(type=f'mmmamba.{families[family.lower()]}', arch=arch,
-               out_indices=DEFAULT_OUT_INDICES)
+    if family.lower() == TIMM:
+        import timm
+        if not timm.is_model(written_arch):
+            raise ValueError(f'--models entry {text!r}: timm has no model {written_arch!r}; '
+                             f"timm.list_models('*{written_arch[:4]}*') lists similar names")
+        cfg = dict(type=TIMM, model_name=written_arch, **TIMM_DEFAULTS)
+        fixed, argument = ('type', 'model_name'), 'a keyword argument of timm.create_model'
+        example = 'depth=24'
+    else:
+        families = backbone_families()
+        if family.lower() not in families:
+            raise ValueError(f'--models entry {text!r}: unknown backbone family {family!r}; '
+                             f'registered families: {sorted(families)}, or timm:NAME')
+        written_arch = written_arch if arch is None else arch
+        cfg = dict(type=f'mmmamba.{families[family.lower()]}', arch=written_arch,
+                   out_indices=DEFAULT_OUT_INDICES)
+        cfg.update(FAMILY_DEFAULTS.get(family.lower(), {}))
+        fixed, argument = ('type', 'arch'), 'a keyword argument of the backbone'
+        example = 'channel_first=True'
     for item in overrides:
         key, sep, value = item.partition('=')
         if not sep or not key.isidentifier():
-            raise ValueError(f'--models entry {text!r}: {item!r} is not KEY=VALUE (a keyword '
-                             f'argument of the backbone, e.g. channel_first=True)')
-        if key in ('type', 'arch'):
-            raise ValueError(f'--models entry {text!r}: set {key} with FAMILY:ARCH, not as '
-                             f'{item!r}')
+            raise ValueError(f'--models entry {text!r}: {item!r} is not KEY=VALUE ({argument}, '
+                             f'e.g. {example})')
+        if key in fixed:
+            raise ValueError(f'--models entry {text!r}: set {key} with '
+                             f'{parts[0]}:{parts[1]}, not as {item!r}')
         cfg[key] = _parse_value(value)
-    return ':'.join([family, arch] + overrides), cfg
+    return ':'.join([family, written_arch] + overrides), cfg
 
 
 def build_backbone(cfg: Dict):
-    """The backbone of ``cfg``, built through mmmamba's registry (the worker's own call)."""
+    """The model of ``cfg`` (the worker's own call): an mmmamba backbone through mmmamba's
+    registry, or a timm model through ``timm.create_model``."""
+    if cfg['type'] == TIMM:
+        import timm
+        kwargs = dict(cfg)
+        del kwargs['type']
+        return timm.create_model(**kwargs)
     from mmmamba.registry import MODELS
     return MODELS.build(dict(cfg))
+
+
+def model_outputs(model, cfg: Dict, x) -> Tuple:
+    """The benchmarked outputs of ``model`` for ``x`` as a tuple: ``forward_features`` of a
+    timm model, ``forward`` of an mmmamba backbone."""
+    out = model.forward_features(x) if cfg['type'] == TIMM else model(x)
+    return tuple(out) if isinstance(out, (tuple, list)) else (out, )
 
 
 def worker(spec: Dict) -> Dict:
@@ -110,7 +166,8 @@ def worker(spec: Dict) -> Dict:
     device = torch.device(spec['device'])
     torch.manual_seed(0)
     model = build_backbone(spec['cfg'])
-    model.init_weights()
+    if spec['cfg']['type'] != TIMM:  # timm initialises at construction
+        model.init_weights()
     model.to(device)
     gen = torch.Generator().manual_seed(0)
 
@@ -118,8 +175,7 @@ def worker(spec: Dict) -> Dict:
         return torch.randn(spec['batch'], 3, size, size, generator=gen).to(device)
 
     def outputs(x) -> Sequence:
-        out = model(x)
-        return out if isinstance(out, (tuple, list)) else (out, )
+        return model_outputs(model, spec['cfg'], x)
 
     def forward(x):
         model.train(False)
@@ -158,13 +214,30 @@ def _ratio(value: float, reference: float) -> str:
     return f'{value / reference:.2f}' if reference > 0 else '-'
 
 
+# (header, result key, scale, format) of the value columns of the comparison table
+VALUE_COLUMNS = (('fwd ms', 'fwd', 1e3, '.2f'), ('fwd+bwd ms', 'fwd_bwd', 1e3, '.2f'),
+                 ('fwd cpu ms', 'fwd_cpu', 1e3, '.2f'),
+                 ('fwd+bwd cpu ms', 'fwd_bwd_cpu', 1e3, '.2f'),
+                 ('fwd MiB', 'peak_fwd', 2**-20, '.1f'),
+                 ('fwd+bwd MiB', 'peak_fwd_bwd', 2**-20, '.1f'))
+# (header, result key) of the ratio columns, in both tables
+RATIO_COLUMNS = (('fwd x', 'fwd'), ('fwd+bwd x', 'fwd_bwd'), ('cpu fwd x', 'fwd_cpu'),
+                 ('cpu fwd+bwd x', 'fwd_bwd_cpu'), ('mem x', 'peak_fwd_bwd'))
+
+
+def _row(cells: Sequence[Tuple[str, str]]) -> str:
+    """Cells right-aligned under their headers (each column as wide as its header)."""
+    return ' '.join(f'{text:>{len(header)}s}' for header, text in cells)
+
+
 def print_table(labels: List[str], sizes: List[int], batch: int, params: Dict[str, int],
                 results: Dict[Tuple[str, int], Dict]) -> None:
     """The comparison at each size and the growth with size (see the module docstring)."""
     width = max(len('model'), *(len(label) for label in labels))
-    header = (f'{"model":{width}s} {"params":>7s} {"size":>5s} {"fwd ms":>10s} '
-              f'{"fwd+bwd ms":>11s} {"fwd MiB":>9s} {"fwd+bwd MiB":>11s} {"runs":>5s} '
-              f'{"fwd x":>6s} {"fwd+bwd x":>9s} {"mem x":>6s}')
+    value_heads = [head if len(head) >= 9 else f'{head:>9s}' for head, *_ in VALUE_COLUMNS]
+    ratio_heads = [head if len(head) >= 6 else f'{head:>6s}' for head, _ in RATIO_COLUMNS]
+    header = ' '.join([f'{"model":{width}s}', f'{"params":>7s}', f'{"size":>5s}', *value_heads,
+                       f'{"runs":>5s}', *ratio_heads])
     print('\n' + header + '\n' + '-' * len(header))
     first = labels[0]
     for size in sizes:
@@ -173,20 +246,19 @@ def print_table(labels: List[str], sizes: List[int], batch: int, params: Dict[st
             res = results.get((label, size))
             if res is None:
                 continue
-            ratios = ['-', '-', '-']
-            if ref is not None:
-                ratios = [_ratio(res['fwd'], ref['fwd']), _ratio(res['fwd_bwd'], ref['fwd_bwd']),
-                          _ratio(res['peak_fwd_bwd'], ref['peak_fwd_bwd'])]
+            values = [(head, format(res[key] * scale, fmt))
+                      for head, (_, key, scale, fmt) in zip(value_heads, VALUE_COLUMNS)]
+            ratios = [(head, '-' if ref is None else _ratio(res[key], ref[key]))
+                      for head, (_, key) in zip(ratio_heads, RATIO_COLUMNS)]
             runs = f'{res["fwd_runs"]}/{res["fwd_bwd_runs"]}'
             print(f'{label:{width}s} {params[label] / 1e6:6.2f}M {size:5d} '
-                  f'{res["fwd"] * 1e3:10.2f} {res["fwd_bwd"] * 1e3:11.2f} '
-                  f'{res["peak_fwd"] / 2**20:9.1f} {res["peak_fwd_bwd"] / 2**20:11.1f} '
-                  f'{runs:>5s} {ratios[0]:>6s} {ratios[1]:>9s} {ratios[2]:>6s}')
-    print(f'batch {batch}; x: value / value of {first} at the same size; mem: fwd+bwd peak; '
-          'runs: timed fwd/fwd+bwd runs (the best is shown)')
+                  f'{_row(values)} {runs:>5s} {_row(ratios)}')
+    print(f'batch {batch}; x: value / value of {first} at the same size (cpu: on CPU time); '
+          'mem: fwd+bwd peak; runs: timed fwd/fwd+bwd runs (the best wall and the best CPU '
+          'time are shown)')
 
-    header = (f'{"model":{width}s} {"sizes":>11s} {"pixels x":>8s} {"fwd x":>6s} '
-              f'{"fwd+bwd x":>9s} {"mem x":>6s}')
+    header = ' '.join([f'{"model":{width}s}', f'{"sizes":>11s}', f'{"pixels x":>8s}',
+                       *ratio_heads])
     print('\ngrowth with input size (value at the larger size / value at the smaller):')
     print(header + '\n' + '-' * len(header))
     for label in labels:
@@ -194,9 +266,10 @@ def print_table(labels: List[str], sizes: List[int], batch: int, params: Dict[st
             a, b = results.get((label, small)), results.get((label, large))
             if a is None or b is None:
                 continue
+            ratios = [(head, _ratio(b[key], a[key]))
+                      for head, (_, key) in zip(ratio_heads, RATIO_COLUMNS)]
             print(f'{label:{width}s} {f"{small}->{large}":>11s} {(large / small)**2:8.2f} '
-                  f'{_ratio(b["fwd"], a["fwd"]):>6s} {_ratio(b["fwd_bwd"], a["fwd_bwd"]):>9s} '
-                  f'{_ratio(b["peak_fwd_bwd"], a["peak_fwd_bwd"]):>6s}')
+                  f'{_row(ratios)}')
 
 
 def _cuda_available() -> bool:
@@ -267,9 +340,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 continue
             res.update(cfg=cfgs[label], size=size, batch=args.batch, params=params[label])
             results[(label, size)] = res
-            print(f'  {label} {size}: fwd {res["fwd"] * 1e3:.2f} ms, fwd+bwd '
-                  f'{res["fwd_bwd"] * 1e3:.2f} ms, peak fwd+bwd {res["peak_fwd_bwd"] / 2**20:.1f} '
-                  f'MiB ({time.perf_counter() - start:.0f} s)', flush=True)
+            print(f'  {label} {size}: fwd {res["fwd"] * 1e3:.2f} ms (cpu '
+                  f'{res["fwd_cpu"] * 1e3:.2f}), fwd+bwd {res["fwd_bwd"] * 1e3:.2f} ms (cpu '
+                  f'{res["fwd_bwd_cpu"] * 1e3:.2f}), peak fwd+bwd '
+                  f'{res["peak_fwd_bwd"] / 2**20:.1f} MiB ({time.perf_counter() - start:.0f} s)',
+                  flush=True)
 
     if results:
         print_table(labels, sizes, args.batch, params, results)
