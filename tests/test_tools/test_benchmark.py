@@ -151,6 +151,7 @@ def test_cli_rejects_bad_arguments_before_measuring(argv, message, capsys):
     assert re.search(message, err), err
 
 
+@pytest.mark.slow
 def test_quick_run_prints_consistent_ratios_and_growth(tmp_path, tool_env):
     out_json = tmp_path / 'bench.json'
     proc = subprocess.run(
