@@ -18,15 +18,11 @@ from mmengine.registry import DefaultScope
 
 from mmmamba.utils.checkpoint import load_pretrained
 
-# mmpretrain counts frozen stages ConvNeXt-style (0 freezes nothing); mmdet/mmseg count them
-# ResNet/Swin-style (0 freezes the stem only). Both freeze the stem and stages 0..k-1 for k >= 1.
-STEM_ONLY_AT_ZERO_SCOPES = ('mmdet', 'mmseg', 'mmmamba', 'mmengine')
-
-
 def frozen_stem_at_zero() -> bool:
     """Whether ``frozen_stages=0`` freezes the stem, by the default scope the model is built
     under: ``True`` for mmdet/mmseg (ResNet/Swin convention), ``False`` for mmpretrain
-    (ConvNeXt convention). Without a default scope, mmdet's convention applies."""
+    (ConvNeXt convention). Both conventions freeze the stem and stages 0..k-1 for k >= 1.
+    Without a default scope, mmdet's convention applies."""
     scope = DefaultScope.get_current_instance()
     return scope is None or scope.scope_name != 'mmpretrain'
 

@@ -17,7 +17,6 @@ Inside, the blocks run channels-last ``(B, H, W, C)`` by default (``channel_firs
 layers, with the same parameters and keys (``tools/analysis_tools/benchmark.py`` compares the
 two).
 """
-import math
 import re
 from typing import Dict, List, Optional, Sequence, Union
 
