@@ -1,0 +1,13 @@
+# Mamba-Reg-S, stage 2 of the release's recipe (see ./_base_/cls_mambareg_mid224.py): 224x224,
+# 100 epochs from the stage-1 checkpoint MAMBAREG_S_PT_CKPT (configs/cls_mambareg_s.py).
+#   MAMBAREG_S_PT_CKPT=work_dirs/cls_mambareg_s/epoch_300.pth \
+#     bash tools/dist_train.sh configs/cls_mambareg_s_mid224.py 8
+_base_ = ['./_base_/cls_mambareg_mid224.py']
+custom_imports = dict(imports=['mmmamba'], allow_failed_imports=False)
+
+pretrained = '{{$MAMBAREG_S_PT_CKPT:work_dirs/cls_mambareg_s/epoch_300.pth}}'
+model = dict(
+    backbone=dict(
+        arch='small',
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    head=dict(in_channels=12 * 384 // 2))
