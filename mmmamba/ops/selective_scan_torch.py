@@ -112,6 +112,20 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
     T, nc = a.shape[0], a.shape[2]
     steps_a, steps_x = a.unbind(0), x.unbind(0)  # T views of (b, nc, S)
     carried = torch.empty_like(decay)
+    if nc == 1:
+        # One chunk (wide states leave no room for more, see _make_plan): run the recurrence
+        # from the carried state directly, one op per step instead of three.
+        carried[:, 0] = h0
+        h0 = h0.unsqueeze(1)  # (b, 1, S)
+        if not reverse:
+            steps_x[0].addcmul_(steps_a[0], h0)
+            for j in range(1, T):
+                torch.addcmul(steps_x[j], steps_a[j], steps_x[j - 1], out=steps_x[j])
+            return carried, steps_x[T - 1][:, 0].clone()
+        steps_x[T - 1].add_(h0)
+        for j in range(T - 2, -1, -1):
+            torch.addcmul(steps_x[j], steps_a[j + 1], steps_x[j + 1], out=steps_x[j])
+        return carried, (steps_a[0] * steps_x[0])[:, 0]
     if not reverse:
         # 1. every chunk from a zero state
         for j in range(1, T):

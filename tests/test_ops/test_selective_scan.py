@@ -74,8 +74,11 @@ def no_backend_env(monkeypatch):
 
 
 # (length, state, groups, block_len, chunk_len): L = 1, a prime L, L not a
-# multiple of the chunk, several blocks, N = 1 and N = 16, grouped B/C.
+# multiple of the chunk, several blocks, N = 1 and N = 16, grouped B/C; blocks of one chunk
+# (the path of wide states), several of them with a padded last one, and a single one.
 SHAPES = [
+    (41, 16, 2, 6, 6),
+    (23, 4, None, 23, 23),
     (1, 1, None, None, None),
     (1, 16, 2, None, None),
     (37, 16, None, None, None),
