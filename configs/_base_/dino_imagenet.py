@@ -13,8 +13,8 @@
 # - Projection head: 3-layer MLP 2048 wide, bottleneck 256, weight-normalised last layer with
 #   its gain fixed to 1, 65 536 prototypes. Student temperature 0.1, teacher 0.04 -> 0.07
 #   (linear over 30 epochs, mmmamba.DINOTeacherTempWarmupHook), centre momentum 0.9;
-#   teacher momentum 0.996 -> 1 (cosine, per iteration); the teacher sees only the global crops.
-# - Not reproduced: freezing the last layer during the first epoch.
+#   teacher momentum 0.996 -> 1 (cosine, per iteration); the teacher sees only the global crops;
+#   the student's prototypes (the last layer) get no update in the first epoch.
 # The teacher's backbone is saved under `backbone.` (see mmmamba/models/selfsup/dino.py), so a
 # checkpoint of these configs initialises the det/seg/linear-probe configs with their
 # prefix='backbone.' as it is.
@@ -27,6 +27,7 @@ model = dict(
     type='mmmamba.DINO',
     base_momentum=0.996,
     num_global_crops=2,
+    freeze_last_layer_epochs=1,
     data_preprocessor=dict(
         type='SelfSupDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

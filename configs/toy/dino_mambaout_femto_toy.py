@@ -3,7 +3,7 @@
 # images of 64^2, labels unused). It inherits the real config and overrides only data, crop
 # sizes, widths and schedule: MambaOut-femto (the backbone of the toy Mask R-CNN / UperNet
 # configs, so its checkpoint hands off to them), 2 global crops 64^2 + 4 local crops 32^2, a
-# narrow projection head (256 hidden, bottleneck 64, 1024 prototypes), 10 epochs of 12
+# narrow projection head (256 hidden, bottleneck 64, 1024 prototypes), 20 epochs of 12
 # iterations (batch 16), fp32.
 _base_ = '../dino_mambaout_t.py'
 
@@ -60,18 +60,19 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(data_root=data_root, metainfo=dict(classes=classes), pipeline=train_pipeline))
 
-# The recipe's rule would give lr 5e-4 x 16 / 256 = 3.1e-5, too small to move in 120
-# iterations; the toy uses 1e-3 and a 1-epoch warm-up. fp32 on CPU (AMP needs CUDA).
-max_epochs = 10
+# The recipe's lr rule at the toy batch, 5e-4 x 16 / 256; 20 epochs with the recipe's
+# proportions (warm-up 2 epochs, teacher temperature warm-up 6). A larger lr (1e-3) collapsed
+# the outputs to uniform within two epochs (loss flat at log 1024). fp32 on CPU (AMP needs CUDA).
+max_epochs = 20
 optim_wrapper = dict(type='OptimWrapper', _delete_=True,
-                     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.04),
+                     optimizer=dict(type='AdamW', lr=5e-4 * 16 / 256, weight_decay=0.04),
                      clip_grad=dict(max_norm=3.0),
                      paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.,
                                         flat_decay_mult=0.))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-9, by_epoch=True, begin=0, end=1,
+    dict(type='LinearLR', start_factor=1e-9, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=1, end=max_epochs,
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2, end=max_epochs,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingParamScheduler', param_name='weight_decay', eta_min_ratio=10.,
          by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
@@ -79,7 +80,7 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 custom_hooks = [
     dict(type='mmmamba.DINOTeacherTempWarmupHook', warmup_teacher_temp=0.04,
-         teacher_temp=0.07, warmup_epochs=3),
+         teacher_temp=0.07, warmup_epochs=6),
 ]
 default_hooks = dict(
     logger=dict(interval=4),

@@ -49,6 +49,8 @@ class DINONeck(BaseModule):
         bottleneck_channels (int): Width of the bottleneck. Defaults to 256.
         out_channels (int): Number of prototypes. Defaults to 65536.
         norm_last_layer (bool): Fix the last layer's gain to 1. Defaults to True.
+        use_bn (bool): BatchNorm after the two hidden linear layers (the paper code's
+            ``use_bn_in_head``). Defaults to False (its ViT setting).
         init_cfg (dict, optional): Defaults to truncated normal (std 0.02) on the linear layers,
             zero biases, as in the paper's code.
     """
@@ -59,18 +61,35 @@ class DINONeck(BaseModule):
                  bottleneck_channels: int = 256,
                  out_channels: int = 65536,
                  norm_last_layer: bool = True,
+                 use_bn: bool = False,
                  init_cfg: Optional[dict] = dict(
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.)) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.mlp = nn.Sequential(
-            nn.Linear(in_channels, hidden_channels), nn.GELU(),
-            nn.Linear(hidden_channels, hidden_channels), nn.GELU(),
-            nn.Linear(hidden_channels, bottleneck_channels))
+
+        def hidden(width_in: int) -> List[nn.Module]:
+            layers = [nn.Linear(width_in, hidden_channels)]
+            if use_bn:
+                layers.append(nn.BatchNorm1d(hidden_channels))
+            return layers + [nn.GELU()]
+
+        self.mlp = nn.Sequential(*hidden(in_channels), *hidden(hidden_channels),
+                                 nn.Linear(hidden_channels, bottleneck_channels))
         # the direction v of weight norm W = g * v / ||v||, one row per prototype
         self.last_layer = nn.Parameter(torch.empty(out_channels, bottleneck_channels))
         self.last_layer_gain = nn.Parameter(
             torch.ones(out_channels, 1), requires_grad=not norm_last_layer)
         trunc_normal_(self.last_layer, std=0.02)
+        # While True, the last layer's gradients are zero (DINO sets it in its first epochs).
+        # Zeroed rather than cut, so distributed runs see the same gradients every step; with
+        # no gradient yet, AdamW leaves the direction alone (weight decay only rescales rows
+        # that are normalised anyway).
+        self.freeze_last_layer = False
+        for param in (self.last_layer, self.last_layer_gain):
+            if param.requires_grad:
+                param.register_hook(self._last_layer_grad)
+
+    def _last_layer_grad(self, grad: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad) if self.freeze_last_layer else grad
 
     def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
         """Logits ``(B, out_channels)`` of the global representation ``(B, C)`` (the last
@@ -162,6 +181,10 @@ class DINO(BaseSelfSupervisor):
         head (dict): ``DINOHead``.
         num_global_crops (int): The first crops of a batch that the teacher sees. Defaults to 2.
         base_momentum (float): The teacher momentum at the start. Defaults to 0.996.
+        freeze_last_layer_epochs (int): Epochs at the start during which the student's
+            prototypes (``DINONeck``'s last layer) get no update, the paper code's
+            ``freeze_last_layer`` (1 for ViT-S); it keeps the prototypes from chasing the
+            randomly initialised features. Defaults to 1.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Defaults to None.
     """
@@ -172,14 +195,19 @@ class DINO(BaseSelfSupervisor):
                  head: dict,
                  num_global_crops: int = 2,
                  base_momentum: float = 0.996,
+                 freeze_last_layer_epochs: int = 1,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not 0 <= base_momentum <= 1:
             raise ValueError(f'base_momentum must be in [0, 1], got {base_momentum}')
+        if freeze_last_layer_epochs < 0:
+            raise ValueError(f'freeze_last_layer_epochs must be >= 0, got '
+                             f'{freeze_last_layer_epochs}')
         self.num_global_crops = num_global_crops
         self.base_momentum = base_momentum
+        self.freeze_last_layer_epochs = freeze_last_layer_epochs
         # The modules built by the base class become the student; the teacher is a copy
         # registered at `backbone`/`neck` (re-copied from the student in init_weights()).
         self.student = nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck))
@@ -222,7 +250,7 @@ class DINO(BaseSelfSupervisor):
                 else:
                     t.copy_(s)
 
-    def _momentum_update_from_runner(self) -> None:
+    def _apply_runner_schedules(self) -> None:
         hub = MessageHub.get_current_instance()
         step, total = hub.get_info('iter'), hub.get_info('max_iters')
         if step is None or total is None:
@@ -233,6 +261,10 @@ class DINO(BaseSelfSupervisor):
                 "update_info('max_iters', K) first")
         if step > 0:  # the student took step `step - 1`; at step 0 the teacher is its copy
             self.update_teacher(self.momentum_at(step - 1, total))
+        frozen = (hub.get_info('epoch') or 0) < self.freeze_last_layer_epochs
+        for module in self.student.neck.modules():
+            if isinstance(module, DINONeck):
+                module.freeze_last_layer = frozen
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The teacher backbone's features (what DINO evaluates)."""
@@ -253,7 +285,7 @@ class DINO(BaseSelfSupervisor):
                              f'{self.num_global_crops} crops (MultiView in the pipeline), got '
                              f'{got}')
         if self.training:
-            self._momentum_update_from_runner()
+            self._apply_runner_schedules()
         with torch.no_grad():
             teacher_logits = self._run(self.backbone, self.neck, inputs[:self.num_global_crops])
         student_logits = self._run(self.student.backbone, self.student.neck, inputs)
