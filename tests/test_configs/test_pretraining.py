@@ -411,12 +411,15 @@ def test_dino_teacher_hands_off_to_the_dense_config(dense, backbone, width, over
     assert unused <= {'register_proj', 'register_norm'}, unused
 
 
-def test_dino_teacher_loads_into_the_linear_probe(toy_imagenet, tmp_path, monkeypatch):
+@pytest.mark.parametrize('probe,variable', [('linprobe_mambaout_t', 'MAMBAOUT_T_CKPT'),
+                                            ('toy/linprobe_mambaout_femto_toy', 'TOY_DINO_CKPT')])
+def test_dino_teacher_loads_into_the_linear_probe(probe, variable, toy_imagenet, tmp_path,
+                                                  monkeypatch):
     backbone = dict(type='mmmamba.MambaOut', arch='atto', out_indices=(3, ),
                     gap_before_final_norm=True)
     checkpoint, dino = _dino_checkpoint(tmp_path, toy_imagenet, backbone, 48)
-    monkeypatch.setenv('MAMBAOUT_T_CKPT', str(checkpoint))
-    cfg = helpers.load_fresh('linprobe_mambaout_t')
+    monkeypatch.setenv(variable, str(checkpoint))
+    cfg = helpers.load_fresh(probe)
     cfg.model.backbone.arch = 'atto'
     cfg.model.neck.input_features = 48
     cfg.model.head.update(in_channels=48, num_classes=4, topk=(1, ))
