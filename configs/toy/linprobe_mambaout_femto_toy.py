@@ -11,6 +11,7 @@ classes = ('circle', 'square', 'star', 'triangle')
 pretrained = '{{$TOY_DINO_CKPT:work_dirs/dino_toy/epoch_20.pth}}'
 
 model = dict(
+    data_preprocessor=dict(num_classes=len(classes)),
     backbone=dict(
         arch='femto',
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
