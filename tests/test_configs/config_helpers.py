@@ -159,3 +159,27 @@ def batch_for(cfg: Config) -> Dict:
     if cfg.default_scope == 'mmseg':
         return seg_batch(model.decode_head.num_classes)
     return cls_batch(model.head.num_classes)
+
+
+def isotropic_tiny(cfg: Config, arch: str, channels: int, num_layers: int,
+                   representation: int) -> Config:
+    """A Vim/Mamba-Reg config's model with a test-only backbone size and no pretrained weights:
+    ``channels`` wide with ``num_layers`` layers; ``representation`` is the width of the
+    classifier's global representation."""
+    cfg = copy.deepcopy(cfg)
+    model = cfg.model
+    model.backbone.arch = arch
+    model.backbone.init_cfg = None
+    if cfg.default_scope == 'mmdet':
+        model.neck[0].in_channels = channels
+        # fewer sampled RoIs: the mask head's convolutions on 4x128 positives take seconds
+        model.train_cfg.rpn_proposal.max_per_img = 200
+        model.train_cfg.rcnn.sampler.num = 64
+    elif cfg.default_scope == 'mmseg':
+        model.backbone.out_indices = tuple(range(num_layers))
+        model.neck.in_channels = channels
+        # the config pads every batch to the 512x512 crop; pad to the tiny input size instead
+        model.data_preprocessor.size = (64, 64)
+    else:
+        model.head.in_channels = representation
+    return cfg

@@ -5,7 +5,6 @@ built schedulers and pipelines against those numbers written out here. Every con
 one step on a tiny CPU input with the test-only backbone size, stage-1 weights carry into
 stage 2 at the larger input, and the full-size classifiers have the paper's parameter counts.
 """
-import copy
 import importlib.util
 import math
 from pathlib import Path
@@ -60,20 +59,9 @@ def stage_of(name: str) -> str:
 
 
 def tiny(cfg):
-    cfg = copy.deepcopy(cfg)
-    model = cfg.model
-    model.backbone.arch = TINY_ARCH
-    model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmdet':
-        model.neck[0].in_channels = TINY_CHANNELS
-        model.train_cfg.rpn_proposal.max_per_img = 200
-        model.train_cfg.rcnn.sampler.num = 64
-    elif cfg.default_scope == 'mmseg':
-        model.backbone.out_indices = tuple(range(TINY_LAYERS))
-        model.neck.in_channels = TINY_CHANNELS
-        model.data_preprocessor.size = (64, 64)
-    else:
-        model.head.in_channels = TINY_REPRESENTATION
+    """The config's model with the test-only backbone size, no pretrained weights and no
+    checkpoint to resume the fine-tuning stage from."""
+    cfg = helpers.isotropic_tiny(cfg, TINY_ARCH, TINY_CHANNELS, TINY_LAYERS, TINY_REPRESENTATION)
     cfg.pop('load_from', None)
     return cfg
 

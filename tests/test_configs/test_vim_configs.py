@@ -59,23 +59,7 @@ def size_of(name: str) -> str:
 
 def tiny(cfg):
     """The config's model with the test-only backbone size and no pretrained weights."""
-    cfg = copy.deepcopy(cfg)
-    model = cfg.model
-    model.backbone.arch = TINY_ARCH
-    model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmdet':
-        model.neck[0].in_channels = TINY_CHANNELS
-        # fewer sampled RoIs: the mask head's convolutions on 4x128 positives take seconds
-        model.train_cfg.rpn_proposal.max_per_img = 200
-        model.train_cfg.rcnn.sampler.num = 64
-    elif cfg.default_scope == 'mmseg':
-        model.backbone.out_indices = tuple(range(TINY_LAYERS))
-        model.neck.in_channels = TINY_CHANNELS
-        # the config pads every batch to the 512x512 crop; pad to the tiny input size instead
-        model.data_preprocessor.size = (64, 64)
-    else:
-        model.head.in_channels = TINY_CHANNELS
-    return cfg
+    return helpers.isotropic_tiny(cfg, TINY_ARCH, TINY_CHANNELS, TINY_LAYERS, TINY_CHANNELS)
 
 
 def without_layer_decay(cfg):
