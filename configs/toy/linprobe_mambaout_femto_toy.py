@@ -42,8 +42,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
-# The probe's lr rule (1e-3 x batch / 256) at batch 16 is 6e-5, far too small for 20 epochs of
-# 13 iterations; the toy uses SGD lr 0.1 (no weight decay, momentum 0.9 as in the recipe).
+# The probe's lr rule (1e-3 x batch / 256) would give 6e-5 at batch 16; for its 20 epochs of 13
+# iterations the toy uses SGD lr 0.1 instead (no weight decay, momentum 0.9 as in the recipe).
 max_epochs = 20
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [
