@@ -215,6 +215,8 @@ class DINO(BaseSelfSupervisor):
         self.neck = copy.deepcopy(self.student.neck)
         for param in self.teacher_parameters():
             param.requires_grad = False
+        # the student's projection heads, whose prototypes freeze_last_layer_epochs holds still
+        self._student_heads = [m for m in self.student.neck.modules() if isinstance(m, DINONeck)]
 
     def teacher_parameters(self):
         yield from self.backbone.parameters()
@@ -262,9 +264,8 @@ class DINO(BaseSelfSupervisor):
         if step > 0:  # the student took step `step - 1`; at step 0 the teacher is its copy
             self.update_teacher(self.momentum_at(step - 1, total))
         frozen = (hub.get_info('epoch') or 0) < self.freeze_last_layer_epochs
-        for module in self.student.neck.modules():
-            if isinstance(module, DINONeck):
-                module.freeze_last_layer = frozen
+        for head in self._student_heads:
+            head.freeze_last_layer = frozen
 
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """The teacher backbone's features (what DINO evaluates)."""
