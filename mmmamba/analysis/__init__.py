@@ -8,5 +8,5 @@ from .hidden_attention import (HiddenAttention, MixerRecord, capture_mixer_input
                                mixer_hidden_attention, scan_matrices, softmax_attention_matrix,
                                ssm_matrix)
 from .maps import (MAP_SOURCES, ActivationMapper, activation_maps, load_backbone,  # noqa: F401
-                   load_image)
+                   load_image, run_all_layers)
 from .rank import block_ranks, numerical_rank, rank_summary  # noqa: F401

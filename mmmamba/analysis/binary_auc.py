@@ -145,8 +145,7 @@ class BinaryAUCMetric(BaseMetric):
                 lambda key, s=sample: getattr(s, key, None))
             for key in (self.map_key, self.label_key):
                 if get(key) is None:
-                    have = sorted(sample.keys()) if isinstance(sample, dict) else sorted(
-                        sample.keys())
+                    have = sorted(sample.keys())
                     raise KeyError(f'BinaryAUCMetric needs {key!r} in each data sample, found '
                                    f'{have}; the map comes from mmmamba.ActivationMapper (or '
                                    f'set map_key=), the labels from LoadAnnotations')

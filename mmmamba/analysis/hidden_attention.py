@@ -323,7 +323,7 @@ def mixer_hidden_attention(mixer: nn.Module,
     inputs = torch.stack([scan_input[:, k].float().index_select(-1, inverses[k])
                           for k in range(K)], dim=1)
     skips = ssm.D.detach().float().view(K, d)
-    skip = (skips * torch.tensor(weights)[:, None]).sum(0)
+    skip = (skips * torch.tensor(weights, device=skips.device)[:, None]).sum(0)
     if reduce is not None or family == 'ss2d':
         Ms, _ = scan_matrices(ssm, scan_input, chunk_size=chunk_size, reduce=reduce)
         matrix, kept = 0., []

@@ -83,16 +83,17 @@ def activation_maps(backbone: nn.Module,
     mixers = {n: modules[n].mixer for n in names} if source == 'token_attention' else {}
     try:
         with capture_mixer_inputs(mixers) as records:
-            _run_all_layers(backbone, images)
+            run_all_layers(backbone, images)
     finally:
         for handle in handles:
             handle.remove()
     maps = {}
+    if is_vim:  # the token layout is the same for every layer
+        num_patches = grid[0] * grid[1]
+        _, tokens, patches = _sequence_layout(
+            num_patches, tuple(backbone.token_positions(num_patches)), images.device)
     for name in names:
         if is_vim:
-            num_patches = grid[0] * grid[1]
-            _, tokens, patches = _sequence_layout(
-                num_patches, tuple(backbone.token_positions(num_patches)), images.device)
             if source == 'feature_norm':
                 value = outputs[name].index_select(1, patches).norm(dim=-1)
             else:
@@ -115,7 +116,7 @@ def _is_channel_first(block: nn.Module) -> bool:
     return False  # MambaOut's GatedCNNBlocks run channels-last (B, H, W, C)
 
 
-def _run_all_layers(backbone: nn.Module, images: Tensor) -> None:
+def run_all_layers(backbone: nn.Module, images: Tensor) -> None:
     """Forward with every layer run (Vim skips layers after its last output)."""
     from mmmamba.models.backbones.vim import Vim
     if isinstance(backbone, Vim):

@@ -5,7 +5,6 @@ object per logged training step (``{"loss": ..., "epoch": 1, "iter": 4, ...}``; 
 carry no ``iter`` and are skipped here). Each ``loss`` is the logger's mean over its interval.
 """
 import json
-from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
 
@@ -34,10 +33,10 @@ def read_scalars(path: Union[str, Path], key: str = 'loss') -> List[Tuple[int, i
 
 def epoch_means(points: List[Tuple[int, int, float]]) -> Dict[int, float]:
     """Mean of the logged values of each epoch, in epoch order."""
-    sums: Dict[int, List[float]] = OrderedDict()
+    sums: Dict[int, List[float]] = {}
     for epoch, _, value in points:
         sums.setdefault(epoch, []).append(value)
-    return OrderedDict((e, sum(v) / len(v)) for e, v in sorted(sums.items()))
+    return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
 
 
 def plot_curve(points: List[Tuple[int, int, float]], out: Union[str, Path], key: str = 'loss',
@@ -52,7 +51,7 @@ def plot_curve(points: List[Tuple[int, int, float]], out: Union[str, Path], key:
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     ax.plot([p[1] for p in points], [p[2] for p in points], color='0.7', lw=1,
             label=f'{key} (logged)')
-    last_iter = OrderedDict()
+    last_iter = {}
     for epoch, iteration, _ in points:
         last_iter[epoch] = iteration
     means = epoch_means(points)

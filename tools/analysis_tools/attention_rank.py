@@ -25,7 +25,7 @@ from timm.models.vision_transformer import Attention
 
 from mmmamba.analysis import (capture_mixer_inputs, find_mixers, linear_attention_matrix,
                               load_backbone, load_image, mixer_hidden_attention, rank_summary,
-                              softmax_attention_matrix)
+                              run_all_layers, softmax_attention_matrix)
 
 
 def parse_args():
@@ -67,9 +67,7 @@ def main() -> None:
     seen = {}
     hook = mixer.register_forward_pre_hook(lambda m, a: seen.update(tokens=a[0].detach()))
     with capture_mixer_inputs({name: mixer}) as records, torch.no_grad():
-        if hasattr(backbone, 'out_indices') and hasattr(backbone, 'num_layers'):
-            backbone.out_indices = (backbone.num_layers - 1, )  # run every layer
-        backbone(image)
+        run_all_layers(backbone, image)
     hook.remove()
     record = records[name]
     att = mixer_hidden_attention(mixer, record.scan_input, record.grid)
