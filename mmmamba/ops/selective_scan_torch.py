@@ -90,7 +90,7 @@ def _make_plan(length: int, state_elems: int, block_len: Optional[int],
     return _Plan(math.ceil(length / (num_chunks * chunk_len)), num_chunks, chunk_len)
 
 
-def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
+def _scan_chunks_(a: Tensor, x: Tensor, decay: Optional[Tensor], h0: Tensor,
                   reverse: bool) -> Tuple[Tensor, Tensor]:
     """Run a linear recurrence over one block, in place.
 
@@ -98,7 +98,8 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
         a (Tensor): decays, ``(T, b, nc, S)``; sequence position ``c * T + j``
             is ``a[j, :, c]``. ``S`` is the flattened state (``dim * N``).
         x (Tensor): inputs, same shape; overwritten with the states.
-        decay (Tensor): ``(b, nc, S)``, the product of ``a`` over each chunk.
+        decay (Tensor, optional): ``(b, nc, S)``, the product of ``a`` over each chunk;
+            not needed (None) for one chunk.
         h0 (Tensor): ``(b, S)``. Forward: the state before the block.
             Reverse: ``a * g`` at the first position after the block.
         reverse (bool): ``False``: ``x_t <- a_t x_{t-1} + x_t``.
@@ -111,7 +112,7 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Tensor, h0: Tensor,
     """
     T, nc = a.shape[0], a.shape[2]
     steps_a, steps_x = a.unbind(0), x.unbind(0)  # T views of (b, nc, S)
-    carried = torch.empty_like(decay)
+    carried = x.new_empty(x.shape[1:])  # (b, nc, S)
     if nc == 1:
         # One chunk (wide states leave no room for more, see _make_plan): run the recurrence
         # from the carried state directly, one op per step instead of three.
@@ -276,10 +277,12 @@ class _Core:
         _, T, b, nc, g, dg = self.dt.shape
         return self.dt.new_empty(T, b, nc, g, dg, self.A.shape[-1])
 
-    def _decays(self, a: Tensor, x: Tensor, dt: Tensor, dtu: Tensor, B: Tensor) -> Tensor:
+    def _decays(self, a: Tensor, x: Tensor, dt: Tensor, dtu: Tensor,
+                B: Tensor) -> Optional[Tensor]:
         """Fill ``a`` with the decays and ``x`` with the inputs of one block.
 
-        Returns the decay over each chunk, ``(b, nc, S)``.
+        Returns the decay over each chunk, ``(b, nc, S)``; None for one chunk, whose scan
+        starts from the carried state and needs none.
         """
         T, b, nc = a.shape[:3]
         torch.mul(dt.unsqueeze(-1), self.A2, out=a)
@@ -288,6 +291,8 @@ class _Core:
         a.exp2_()
         # x_t = dt_t u_t B_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
         torch.mul(dtu.unsqueeze(-1), B.unsqueeze(-2), out=x)
+        if nc == 1:
+            return None
         # prod_j exp(dt_j A) = exp(A sum_j dt_j): (b, nc, g, dg, 1) * (g, dg, N)
         return (dt.sum(0).unsqueeze(-1) * self.A2).clamp_(min=self.floor).exp2_().view(b, nc, -1)
 
