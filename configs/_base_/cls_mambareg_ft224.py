@@ -1,9 +1,9 @@
 # Stage 3 of the Mamba-Reg release's recipe (see ./cls_mambareg.py): fine-tune at 224x224 from
-# the stage-2 checkpoint, 20 epochs, lr 1e-5 (--unscale-lr: not scaled by batch, so no
-# auto_scale_lr here), wd 0.1, total batch 512 (8 GPUs x 64 images), drop path 0.4,
-# RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25, label smoothing 0.1, no repeated
-# augmentation. DeiT's scheduler with lr = min lr = 1e-5 holds 1e-5 after the 5 warm-up
-# epochs from 1e-6.
+# the stage-2 checkpoint, 20 epochs, lr 1e-5 (the release's --unscale-lr: not scaled by batch;
+# auto_scale_lr stays off, and `--auto-scale-lr` would scale it against 512 images), wd 0.1,
+# total batch 512 (8 GPUs x 64 images), drop path 0.4, RandAugment rand-m9-mstd0.5-inc1, random
+# erasing 0.25, label smoothing 0.1, no repeated augmentation. DeiT's scheduler with lr = min
+# lr = 1e-5 holds 1e-5 after the 5 warm-up epochs from 1e-6.
 _base_ = ['./cls_mambareg.py']
 
 img_size = 224
@@ -43,6 +43,5 @@ optim_wrapper = dict(optimizer=dict(lr=1e-5, weight_decay=0.1))
 auto_scale_lr = dict(_delete_=True, enable=False, base_batch_size=512)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=6),
-    dict(type='ConstantLR', factor=1.0, by_epoch=True, begin=5, end=20),
 ]
 train_cfg = dict(max_epochs=20)

@@ -1,6 +1,4 @@
 """The teacher-temperature warm-up of DINO (see ``mmmamba/models/selfsup/dino.py``)."""
-from typing import Optional
-
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -19,8 +17,6 @@ class DINOTeacherTempWarmupHook(Hook):
         teacher_temp (float): Temperature after the warm-up. Defaults to 0.07.
         warmup_epochs (int): Length of the warm-up in epochs. Defaults to 30.
     """
-
-    priority = 'NORMAL'
 
     def __init__(self,
                  warmup_teacher_temp: float = 0.04,
@@ -43,7 +39,7 @@ class DINOTeacherTempWarmupHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        head: Optional[object] = getattr(model, 'head', None)
+        head = getattr(model, 'head', None)
         if head is None or not hasattr(head, 'teacher_temp'):
             raise AttributeError(
                 f'DINOTeacherTempWarmupHook sets model.head.teacher_temp, but the model '

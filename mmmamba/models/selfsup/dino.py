@@ -21,7 +21,7 @@ load the student silently.)
 """
 import copy
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -266,10 +266,6 @@ class DINO(BaseSelfSupervisor):
         frozen = (hub.get_info('epoch') or 0) < self.freeze_last_layer_epochs
         for head in self._student_heads:
             head.freeze_last_layer = frozen
-
-    def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """The teacher backbone's features (what DINO evaluates)."""
-        return self.backbone(inputs)
 
     def loss(self, inputs: List[torch.Tensor], data_samples=None, **kwargs) -> Dict[str,
                                                                                    torch.Tensor]:
