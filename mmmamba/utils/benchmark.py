@@ -21,6 +21,7 @@ time (:func:`run_worker`), each of which calls back into the script with ``--wor
   so the CPU time is the steadier figure there (with one thread it is close to the wall time
   of an idle machine; with several it is their sum).
 """
+import gc
 import json
 import os
 import subprocess
@@ -59,8 +60,11 @@ def measure_peak(fn: Callable[[], object], device: torch.device) -> int:
     """Peak memory in bytes that one call of ``fn`` adds on ``device`` (see the module docstring).
 
     Anything ``fn`` returns is dropped before the call returns, so it does not outlive the
-    measurement.
+    measurement. Unreachable objects are collected first: the garbage collector would otherwise
+    be free to run inside the call and release memory counted in the base, which hides the
+    call's own growth (a peak of zero after a test that left tensors in reference cycles).
     """
+    gc.collect()
     if device.type == 'cuda':
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
