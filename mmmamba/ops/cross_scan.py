@@ -35,6 +35,18 @@ def _cross_merge(y: Tensor, H: int, W: int) -> Tensor:
     return rows
 
 
+def _bidirectional_scan(x: Tensor) -> Tensor:
+    B, C, L = x.shape
+    if x.stride(1) == 1 and C > 1:
+        # sequence-major x (a transposed (B, L, C) view): keep that order, (B, L, 2, C) memory
+        out = x.new_empty(B, L, 2, C).permute(0, 2, 3, 1)
+    else:
+        out = x.new_empty(B, 2, C, L)
+    out[:, 0] = x
+    out[:, 1] = x.flip(-1)
+    return out
+
+
 class _CrossScan(torch.autograd.Function):
 
     @staticmethod
@@ -70,7 +82,7 @@ class _BidirectionalScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         with untraced():
-            out = torch.stack([x, x.flip(-1)], dim=1)  # (B, C, L) -> (B, 2, C, L)
+            out = _bidirectional_scan(x)
         return traced_outputs(x, out)[0]
 
     @staticmethod
@@ -140,7 +152,8 @@ def bidirectional_scan(x: Tensor) -> Tensor:
         x (Tensor): ``(B, C, L)``.
 
     Returns:
-        Tensor: ``(B, 2, C, L)``: ``x`` and ``x`` reversed along ``L``.
+        Tensor: ``(B, 2, C, L)``: ``x`` and ``x`` reversed along ``L``, in ``x``'s memory
+        order (sequence-major, ``(B, L, 2, C)`` in memory, for a sequence-major ``x``).
     """
     if x.dim() != 3:
         raise ValueError(f'bidirectional_scan expects (B, C, L), got {tuple(x.shape)}')

@@ -30,7 +30,7 @@ normal float (see :func:`_exp2_floor`) unless the extremes of ``dt`` and
 ``A`` show that no decay can get there.
 """
 import math
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -90,14 +90,23 @@ def _make_plan(length: int, state_elems: int, block_len: Optional[int],
     return _Plan(math.ceil(length / (num_chunks * chunk_len)), num_chunks, chunk_len)
 
 
-def _scan_chunks_(a: Tensor, x: Tensor, decay: Optional[Tensor], h0: Tensor,
-                  reverse: bool) -> Tuple[Tensor, Tensor]:
+def _steps(buffer: Tensor) -> Tuple[Tensor, ...]:
+    """The ``T`` steps ``(b, nc, S)`` of a ``(T, b, nc, g, dg, N)`` working buffer, as views.
+
+    Made once per buffer: every block reuses the buffer, and the views cost as much to make as
+    the small per-step ops that use them.
+    """
+    return buffer.flatten(3).unbind(0)
+
+
+def _scan_chunks_(steps_a: Sequence[Tensor], steps_x: Sequence[Tensor], decay: Optional[Tensor],
+                  h0: Tensor, reverse: bool) -> Tuple[Tensor, Tensor]:
     """Run a linear recurrence over one block, in place.
 
     Args:
-        a (Tensor): decays, ``(T, b, nc, S)``; sequence position ``c * T + j``
-            is ``a[j, :, c]``. ``S`` is the flattened state (``dim * N``).
-        x (Tensor): inputs, same shape; overwritten with the states.
+        steps_a (Sequence[Tensor]): decays, ``T`` steps ``(b, nc, S)``; sequence position
+            ``c * T + j`` is ``steps_a[j][:, c]``. ``S`` is the flattened state (``dim * N``).
+        steps_x (Sequence[Tensor]): inputs, same shapes; overwritten with the states.
         decay (Tensor, optional): ``(b, nc, S)``, the product of ``a`` over each chunk;
             not needed (None) for one chunk.
         h0 (Tensor): ``(b, S)``. Forward: the state before the block.
@@ -110,9 +119,8 @@ def _scan_chunks_(a: Tensor, x: Tensor, decay: Optional[Tensor], h0: Tensor,
         each chunk (forward: state before the chunk; reverse: ``a * g`` after
         it), and the value leaving the block in the scan direction.
     """
-    T, nc = a.shape[0], a.shape[2]
-    steps_a, steps_x = a.unbind(0), x.unbind(0)  # T views of (b, nc, S)
-    carried = x.new_empty(x.shape[1:])  # (b, nc, S)
+    T, nc = len(steps_a), steps_a[0].shape[1]
+    carried = torch.empty_like(steps_x[0])  # (b, nc, S)
     if nc == 1:
         # One chunk (wide states leave no room for more, see _make_plan): run the recurrence
         # from the carried state directly, one op per step instead of three.
@@ -173,29 +181,61 @@ def _to_blocks(t: Tensor, plan: _Plan) -> Tensor:
     return t.permute(3, 5, 0, 4, 1, 2).contiguous()
 
 
-def _block(t: Tensor, k: int, plan: _Plan) -> Tensor:
-    """Block ``k`` of ``t`` ``(b, g, r, L)`` as ``(T, b, nc, g, r)``, zero-padded, contiguous."""
-    b, g, r, length = t.shape
-    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
-    t = t[..., start:stop]
-    if stop - start < plan.block_len:
-        t = F.pad(t, (0, plan.block_len - (stop - start)))
-    # (b, g, r, nc, T) -> (T, b, nc, g, r)
-    return t.reshape(b, g, r, plan.num_chunks, plan.chunk_len).permute(4, 0, 3, 1, 2).contiguous()
-
-
-def _write_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
-    """Write ``block`` ``(T, b, nc, g, r)`` into block ``k`` of ``out`` ``(b, g, r, L)``."""
-    b, g, r, length = out.shape
-    start, stop = k * plan.block_len, min((k + 1) * plan.block_len, length)
-    block = block.permute(1, 3, 4, 2, 0).reshape(b, g, r, plan.block_len)
-    out[..., start:stop] = block[..., :stop - start]
-
-
 def _from_blocks(blocks: Tensor, length: int) -> Tensor:
     """Inverse of :func:`_to_blocks`: ``(K, T, b, nc, g, r)`` -> ``(b, g, r, L)``."""
     K, T, b, nc, g, r = blocks.shape
     return blocks.permute(2, 4, 5, 0, 3, 1).reshape(b, g, r, K * nc * T)[..., :length]
+
+
+def _time_major(t: Tensor) -> Tensor:
+    """``t`` ``(b, g, r, L)`` as a contiguous ``(b, L, g, r)``: sequence-major memory.
+
+    The blocks are cut from this layout (see :func:`_block`). A ``t`` whose memory is already
+    ordered so (a transposed view of a ``(b, L, d)`` tensor, as the Vim mixer passes) is
+    returned as a view, without a copy; any other is copied once.
+    """
+    return t.permute(0, 3, 1, 2).contiguous()
+
+
+def _block_view(t: Tensor, k: int, plan: _Plan) -> Tensor:
+    """Block ``k`` (not the last of a padded plan) of a :func:`_time_major` tensor as a
+    ``(T, b, nc, g, r)`` view."""
+    b, _, g, r = t.shape
+    t = t[:, k * plan.block_len:(k + 1) * plan.block_len]
+    return t.view(b, plan.num_chunks, plan.chunk_len, g, r).permute(2, 0, 1, 3, 4)
+
+
+def _block(t: Tensor, k: int, plan: _Plan) -> Tensor:
+    """Block ``k`` of a :func:`_time_major` tensor as a contiguous ``(T, b, nc, g, r)``,
+    zero-padded past the end of the sequence.
+
+    A view, not a copy, for a full block of a batch of one in one chunk (step ``j`` is then
+    row ``j``).
+    """
+    b, length, g, r = t.shape
+    start = k * plan.block_len
+    if start + plan.block_len <= length:
+        return _block_view(t, k, plan).contiguous()
+    last = t.new_zeros(b, plan.block_len, g, r)
+    last[:, :length - start] = t[:, start:]
+    return _block_view(last, 0, plan).contiguous()
+
+
+def _write_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
+    """Write ``block`` ``(T, b, nc, g, r)`` to block ``k`` of ``out`` ``(b, L, g, r)``,
+    dropping steps past the end of the sequence."""
+    b, length, g, r = out.shape
+    start = k * plan.block_len
+    if start + plan.block_len <= length:
+        _block_view(out, k, plan).copy_(block)
+        return
+    steps = block.permute(1, 2, 0, 3, 4).reshape(b, plan.block_len, g, r)
+    out[:, start:] = steps[:, :length - start]
+
+
+def _from_time_major(t: Tensor) -> Tensor:
+    """Inverse of :func:`_time_major`: ``t`` ``(b, L, g, r)`` as a ``(b, g * r, L)`` view."""
+    return t.permute(0, 2, 3, 1).flatten(1, 2)
 
 
 def _exp2_floor(dtype: torch.dtype) -> float:
@@ -224,19 +264,25 @@ def _vecmat(v: Tensor, x: Tensor) -> Tensor:
     return torch.bmm(v.unsqueeze(1), x).squeeze(1)
 
 
-def _softplus_grad(pre: Tensor) -> Tensor:
-    """d softplus(x) / dx, with the linear tail that :func:`F.softplus` has above its threshold."""
-    return torch.where(pre > SOFTPLUS_THRESHOLD, 1.0, torch.sigmoid(pre))
+def _softplus_grad(dt: Tensor) -> Tensor:
+    """d softplus(x) / dx from ``dt = softplus(x)``.
+
+    ``sigmoid(x) = 1 - exp(-softplus(x))``, and 1 above the threshold, where :func:`F.softplus`
+    is linear (``dt = x``).
+    """
+    return torch.neg(dt).expm1_().neg_().masked_fill_(dt > SOFTPLUS_THRESHOLD, 1.0)
 
 
 class _Core:
     """Block-wise forward and backward of the scan proper (``D`` and ``z`` excluded).
 
     Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``.
-    ``dt`` (softplus done once), ``B`` and ``C`` are moved once to the
-    step-major block layout ``(K, T, b, nc, g, r)``; ``u``, the output
-    gradient and the results move one block at a time. The ``(T, b, nc, g, dg,
-    N)`` working buffers hold one block.
+    ``u``, ``dt`` (bias and softplus done once) and the output gradient are laid out
+    sequence-major once (:func:`_time_major`: no copy for inputs that already are, such as
+    the Vim mixer's), from which every block of ``T`` steps is cut; ``B`` and ``C`` move once
+    to the block layout ``(K, T, b, nc, g, N)``. The results are written sequence-major and
+    returned as ``(b, d, L)`` views. The ``(T, b, nc, g, dg, N)`` working buffers hold one
+    block.
     """
 
     def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -248,21 +294,20 @@ class _Core:
         self.A = A.reshape(g, d // g, state)  # (g, dg, N)
         self.A2 = self.A * LOG2_E  # exp(dt A) = exp2(dt A2)
         self.u = u.unflatten(1, (g, -1))  # (b, g, dg, L)
+        self.u_steps = _time_major(self.u)  # (b, L, g, dg)
         self.B, self.C = _to_blocks(B, plan), _to_blocks(C, plan)  # (K, T, b, nc, g, N)
-        # delta + bias before the softplus, (K, T, b, nc, g, dg); None without softplus
-        pre = _to_blocks(delta.unflatten(1, (g, -1)), plan)  # may be a view of delta
-        if delta_bias is not None:
-            pre = pre + delta_bias.reshape(g, -1)
-        self.pre = pre if softplus else None
+        self.softplus = softplus
         self.has_bias = delta_bias is not None
-        dt = F.softplus(pre, threshold=SOFTPLUS_THRESHOLD) if softplus else pre.clone()
-        padding = plan.num_blocks * plan.block_len - self.length
-        if padding:
-            # padded steps must leave the state alone: dt = 0 there (a = 1, x = 0)
-            step = torch.arange(plan.num_blocks * plan.block_len, device=dt.device)
-            step = step.view(plan.num_blocks, plan.num_chunks, plan.chunk_len).transpose(1, 2)
-            # (K, T, nc) -> (K, T, b, nc, g, dg)
-            dt.masked_fill_((step >= self.length)[:, :, None, :, None, None], 0)
+        # dt = softplus(delta + bias), sequence-major (b, L, g, dg), one pass over delta; the
+        # steps that pad the last block get dt = 0 (a = 1, x = 0): they leave the state alone
+        delta = delta.unflatten(1, (g, -1)).permute(0, 3, 1, 2)
+        dt = torch.empty_like(delta, memory_format=torch.contiguous_format)
+        if delta_bias is not None:
+            torch.add(delta, delta_bias.reshape(g, -1), out=dt)
+        else:
+            dt.copy_(delta)
+        if softplus:
+            torch._C._nn.softplus(dt, 1, SOFTPLUS_THRESHOLD, out=dt)
         self.dt = dt
         # Flooring the per-step decays costs a pass over every block; on CPU
         # (where it would not force a device sync) skip it when the extremes of
@@ -274,8 +319,9 @@ class _Core:
             self.clamp = not bool(corners.min() >= self.floor)  # NaN: clamp
 
     def _buffer(self) -> Tensor:
-        _, T, b, nc, g, dg = self.dt.shape
-        return self.dt.new_empty(T, b, nc, g, dg, self.A.shape[-1])
+        b, _, g, dg = self.dt.shape
+        plan = self.plan
+        return self.dt.new_empty(plan.chunk_len, b, plan.num_chunks, g, dg, self.A.shape[-1])
 
     def _decays(self, a: Tensor, x: Tensor, dt: Tensor, dtu: Tensor,
                 B: Tensor) -> Optional[Tensor]:
@@ -302,25 +348,28 @@ class _Core:
         The last of those is followed by the last state, at ``[K, :, 0]``.
         """
         plan = self.plan
-        K, T, nc = plan.num_blocks, plan.chunk_len, plan.num_chunks
+        K, nc = plan.num_blocks, plan.num_chunks
         a, h = self._buffer(), self._buffer()
+        steps_a, steps_h = _steps(a), _steps(h)
         b = a.shape[1]
-        y = torch.empty_like(self.u)  # (b, g, dg, L)
+        y = torch.empty_like(self.dt)  # (b, L, g, dg)
         chunk_states = a.new_empty(K + 1, b, nc, a[0, 0, 0].numel())
         state = a.new_zeros(b, chunk_states.shape[-1])
         for k in range(K):
-            dt = self.dt[k]
-            decay = self._decays(a, h, dt, dt * _block(self.u, k, plan), self.B[k])
-            chunk_states[k], state = _scan_chunks_(a.view(T, b, nc, -1), h.view(T, b, nc, -1),
-                                                   decay, state, reverse=False)
+            dt = _block(self.dt, k, plan)
+            decay = self._decays(a, h, dt, dt * _block(self.u_steps, k, plan), self.B[k])
+            chunk_states[k], state = _scan_chunks_(steps_a, steps_h, decay, state, reverse=False)
             # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
-            _write_block_(y, k, plan, _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3)).view_as(dt))
+            y_k = _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3))
+            _write_block_(y, k, plan, y_k.view_as(dt))
         chunk_states[K, :, 0] = state
-        return y.flatten(1, 2), chunk_states
+        return _from_time_major(y), chunk_states
 
-    def _replay(self, a: Tensor, h: Tensor, chunk_states: Tensor) -> None:
-        """States of a block from the states entering its chunks; ``h`` holds the inputs."""
-        steps_a, steps_h = a.flatten(3).unbind(0), h.flatten(3).unbind(0)  # T x (b, nc, S)
+    @staticmethod
+    def _replay(steps_a: Sequence[Tensor], steps_h: Sequence[Tensor],
+                chunk_states: Tensor) -> None:
+        """States of a block from the states entering its chunks; ``steps_h`` holds the
+        inputs."""
         steps_h[0].addcmul_(steps_a[0], chunk_states)
         for j in range(1, len(steps_h)):
             steps_h[j].addcmul_(steps_a[j], steps_h[j - 1])
@@ -334,26 +383,27 @@ class _Core:
         """
         plan = self.plan
         b, g, dg, _ = self.u.shape
-        T, nc = plan.chunk_len, plan.num_chunks
-        dy = dy.unflatten(1, (g, -1))  # (b, g, dg, L)
+        nc = plan.num_chunks
+        dy = _time_major(dy.unflatten(1, (g, -1)))  # (b, L, g, dg)
         a, h, adj = self._buffer(), self._buffer(), self._buffer()
-        du, d_delta = torch.empty_like(self.u), torch.empty_like(self.u)
+        steps_a, steps_h, steps_adj = _steps(a), _steps(h), _steps(adj)
+        du, d_delta = torch.empty_like(self.dt), torch.empty_like(self.dt)
         dB, dC = torch.empty_like(self.B), torch.empty_like(self.C)
         dA = torch.zeros_like(self.A)
         ones = self.A.new_ones(self.A.shape[-1])
         # a * g just after the current block: zero after the last one, (b, S)
         carry = chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:])
         for k in range(plan.num_blocks - 1, -1, -1):
-            dt, u, dy_k, B = self.dt[k], _block(self.u, k, plan), _block(dy, k, plan), self.B[k]
+            dt, u = _block(self.dt, k, plan), _block(self.u_steps, k, plan)
+            dy_k, B = _block(dy, k, plan), self.B[k]
             dtu = dt * u
             decay = self._decays(a, h, dt, dtu, B)
-            self._replay(a, h, chunk_states[k])
+            self._replay(steps_a, steps_h, chunk_states[k])
             # dC_t = sum_d dy_t h_t
             dC[k] = _vecmat(dy_k.flatten(0, 3), h.flatten(0, 3)).view_as(dC[k])
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
             torch.mul(dy_k.unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
-            _, carry = _scan_chunks_(a.view(T, b, nc, -1), adj.view(T, b, nc, -1), decay, carry,
-                                     reverse=True)
+            _, carry = _scan_chunks_(steps_a, steps_adj, decay, carry, reverse=True)
             # adj is now g_t = dL/dx_t = dL/dh_t
             dB[k] = _vecmat(dtu.flatten(0, 3), adj.flatten(0, 3)).view_as(dB[k])
             d_dtu = _matvec(adj.flatten(0, 3), B.flatten(0, 3)).view_as(dt)
@@ -366,12 +416,13 @@ class _Core:
             d_dt = h.view(-1, h.shape[-1]).mv(ones).view_as(dt)
             dA += torch.mul(adj, dt.unsqueeze(-1), out=h).sum((0, 1, 2))
             d_dt.addcmul_(d_dtu, u)
-            if self.pre is not None:
-                d_dt.mul_(_softplus_grad(self.pre[k]))
+            if self.softplus:
+                d_dt.mul_(_softplus_grad(dt))
             _write_block_(du, k, plan, d_dtu.mul_(dt))
             _write_block_(d_delta, k, plan, d_dt)
-        d_bias = d_delta.sum((0, 3)).flatten() if self.has_bias else None
-        return (du.flatten(1, 2), d_delta.flatten(1, 2), d_bias, dA.flatten(0, 1),
+        du, d_delta = _from_time_major(du), _from_time_major(d_delta)
+        d_bias = d_delta.sum((0, 2)) if self.has_bias else None
+        return (du, d_delta, d_bias, dA.flatten(0, 1),
                 _from_blocks(dB, self.length), _from_blocks(dC, self.length))
 
 

@@ -47,6 +47,19 @@ def test_bidirectional_pair():
     torch.testing.assert_close(bidirectional_merge(y), 2 * x)
 
 
+@pytest.mark.parametrize('sequence_major', [False, True])
+def test_bidirectional_pair_keeps_the_memory_order(sequence_major):
+    x = torch.randn(2, 3, 5)
+    if sequence_major:  # a transposed view of (B, L, C), as the Vim mixer passes
+        x = x.transpose(1, 2).contiguous().transpose(1, 2)
+    y = bidirectional_scan(x)
+    torch.testing.assert_close(y[:, 0], x)
+    torch.testing.assert_close(y[:, 1], x.flip(-1))
+    # (B, 2, C, L) -> (B, L, 2, C) is contiguous exactly for a sequence-major x
+    assert y.permute(0, 3, 1, 2).is_contiguous() == sequence_major
+    assert y.is_contiguous() != sequence_major
+
+
 def test_gradcheck_cross_ops():
     x = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     y = torch.randn(1, 4, 2, 12, dtype=torch.float64, requires_grad=True)

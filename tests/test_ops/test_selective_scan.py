@@ -112,15 +112,23 @@ def test_matches_reference_option_combinations(with_D, with_z, with_bias, softpl
                              block_len=12, chunk_len=5)
 
 
-def test_non_contiguous_inputs():
-    # as in a Mamba block, u, delta and B, C are transposed views of (batch, L, channels)
-    base = make_inputs(length=21, state=4)
+# (batch, block_len, chunk_len): several chunks; one chunk per block with a padded last block,
+# for one sequence (blocks are then views of the inputs) and for two
+@pytest.mark.parametrize('batch,block_len,chunk_len', [(2, 9, 4), (1, 8, 8), (2, 8, 8)])
+def test_sequence_major_inputs(batch, block_len, chunk_len):
+    """As in the Vim mixer, u, delta, z, B and C are transposed views of (batch, L, channels):
+    same results as the reference, and y keeps the sequence-major memory order."""
+    base = make_inputs(batch=batch, length=21, state=4)
     inputs = {k: v.detach().clone() for k, v in base.items()}
     for name in ('u', 'delta', 'z', 'B', 'C'):
         inputs[name] = inputs[name].transpose(1, 2).contiguous().transpose(1, 2)
         assert not inputs[name].is_contiguous()
     inputs = {k: v.requires_grad_() for k, v in inputs.items()}
-    assert_matches_reference(inputs, delta_softplus=True, block_len=9, chunk_len=4)
+    assert_matches_reference(inputs, delta_softplus=True, block_len=block_len,
+                             chunk_len=chunk_len)
+    y = selective_scan_torch(**{**inputs, 'z': None}, delta_softplus=True, block_len=block_len,
+                             chunk_len=chunk_len)
+    assert y.transpose(1, 2).is_contiguous()
 
 
 def test_public_function_dispatches_to_torch_on_cpu():

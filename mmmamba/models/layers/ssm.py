@@ -103,10 +103,15 @@ class SSMParameters(nn.Module):
             tuple[torch.Tensor]: ``dt`` ``(batch, K, d_inner, L)``, ``B`` and ``C``
             ``(batch, K, N, L)``.
         """
-        x_dbl = torch.einsum('bkdl,kcd->bkcl', xs, self.x_proj_weight)
-        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=2)
-        dt = torch.einsum('bkrl,kdr->bkdl', dt, self.dt_proj_weight)
-        return dt, B, C
+        # Channels stay the contiguous dimension of every product and of its gradients: for a
+        # sequence-major xs (the Vim mixer's, (batch, L, K, d_inner) in memory) nothing is
+        # transposed, and dt comes out sequence-major, as the torch scan reads it.
+        x_dbl = torch.einsum('blkd,kcd->blkc', xs.permute(0, 3, 1, 2), self.x_proj_weight)
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=3)
+        dt = torch.stack(
+            [torch.matmul(dt[:, :, k], w.t()) for k, w in enumerate(self.dt_proj_weight)],
+            dim=2)  # (batch, L, K, d_inner)
+        return dt.permute(0, 2, 3, 1), B.permute(0, 2, 3, 1), C.permute(0, 2, 3, 1)
 
     def forward(self, xs: torch.Tensor) -> torch.Tensor:
         """Run the K scans, each on its own sequence.
@@ -124,8 +129,8 @@ class SSMParameters(nn.Module):
             xs.reshape(batch, K * d_inner, L),
             dt.reshape(batch, K * d_inner, L),
             -torch.exp(self.A_log.float()),
-            B.contiguous(),
-            C.contiguous(),
+            B,
+            C,
             D=self.D.float(),
             delta_bias=self.dt_proj_bias.reshape(-1).float(),
             delta_softplus=True)
