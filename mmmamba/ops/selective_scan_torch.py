@@ -306,9 +306,7 @@ class _Core:
             torch.add(delta, delta_bias.reshape(g, -1), out=dt)
         else:
             dt.copy_(delta)
-        if softplus:
-            torch._C._nn.softplus(dt, 1, SOFTPLUS_THRESHOLD, out=dt)
-        self.dt = dt
+        self.dt = F.softplus(dt, threshold=SOFTPLUS_THRESHOLD) if softplus else dt
         # Flooring the per-step decays costs a pass over every block; on CPU
         # (where it would not force a device sync) skip it when the extremes of
         # dt and A show that no dt * A can reach the floor.

@@ -124,8 +124,11 @@ def test_sequence_major_inputs(batch, block_len, chunk_len):
         inputs[name] = inputs[name].transpose(1, 2).contiguous().transpose(1, 2)
         assert not inputs[name].is_contiguous()
     inputs = {k: v.requires_grad_() for k, v in inputs.items()}
+    before = {k: v.detach().clone() for k, v in inputs.items()}
     assert_matches_reference(inputs, delta_softplus=True, block_len=block_len,
                              chunk_len=chunk_len)
+    for name, value in before.items():  # blocks may be views of the inputs: none was changed
+        assert torch.equal(inputs[name], value), name
     y = selective_scan_torch(**{**inputs, 'z': None}, delta_softplus=True, block_len=block_len,
                              chunk_len=chunk_len)
     assert y.transpose(1, 2).is_contiguous()
