@@ -166,27 +166,6 @@ def _scan_chunks_(steps_a: Sequence[Tensor], steps_x: Sequence[Tensor], decay: O
     return carried, state
 
 
-def _to_blocks(t: Tensor, plan: _Plan) -> Tensor:
-    """``t`` ``(b, g, r, L)`` as ``(K, T, b, nc, g, r)``, zero-padded, contiguous.
-
-    Block ``k`` is ``[k]``; position ``k * block_len + c * T + j`` is
-    ``[k, j, :, c]``. The result may share memory with ``t``.
-    """
-    b, g, r, length = t.shape
-    padded = plan.num_blocks * plan.block_len
-    if padded > length:
-        t = F.pad(t, (0, padded - length))
-    # (b, g, r, K, nc, T) -> (K, T, b, nc, g, r)
-    t = t.reshape(b, g, r, plan.num_blocks, plan.num_chunks, plan.chunk_len)
-    return t.permute(3, 5, 0, 4, 1, 2).contiguous()
-
-
-def _from_blocks(blocks: Tensor, length: int) -> Tensor:
-    """Inverse of :func:`_to_blocks`: ``(K, T, b, nc, g, r)`` -> ``(b, g, r, L)``."""
-    K, T, b, nc, g, r = blocks.shape
-    return blocks.permute(2, 4, 5, 0, 3, 1).reshape(b, g, r, K * nc * T)[..., :length]
-
-
 def _time_major(t: Tensor) -> Tensor:
     """``t`` ``(b, g, r, L)`` as a contiguous ``(b, L, g, r)``: sequence-major memory.
 
@@ -234,8 +213,8 @@ def _write_block_(out: Tensor, k: int, plan: _Plan, block: Tensor) -> None:
 
 
 def _from_time_major(t: Tensor) -> Tensor:
-    """Inverse of :func:`_time_major`: ``t`` ``(b, L, g, r)`` as a ``(b, g * r, L)`` view."""
-    return t.permute(0, 2, 3, 1).flatten(1, 2)
+    """Inverse of :func:`_time_major`: ``t`` ``(b, L, g, r)`` as a ``(b, g, r, L)`` view."""
+    return t.permute(0, 2, 3, 1)
 
 
 def _exp2_floor(dtype: torch.dtype) -> float:
@@ -279,10 +258,9 @@ class _Core:
     Every ``(b, d, L)`` or ``(b, g, N, L)`` input is viewed as ``(b, g, r, L)``.
     ``u``, ``dt`` (bias and softplus done once) and the output gradient are laid out
     sequence-major once (:func:`_time_major`: no copy for inputs that already are, such as
-    the Vim mixer's), from which every block of ``T`` steps is cut; ``B`` and ``C`` move once
-    to the block layout ``(K, T, b, nc, g, N)``. The results are written sequence-major and
-    returned as ``(b, d, L)`` views. The ``(T, b, nc, g, dg, N)`` working buffers hold one
-    block.
+    the Vim mixer's), as are ``B`` and ``C``; every block of ``T`` steps is cut from that
+    layout. The results are written sequence-major and returned as views in the inputs'
+    shapes. The ``(T, b, nc, g, dg, N)`` working buffers hold one block.
     """
 
     def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
@@ -295,7 +273,7 @@ class _Core:
         self.A2 = self.A * LOG2_E  # exp(dt A) = exp2(dt A2)
         self.u = u.unflatten(1, (g, -1))  # (b, g, dg, L)
         self.u_steps = _time_major(self.u)  # (b, L, g, dg)
-        self.B, self.C = _to_blocks(B, plan), _to_blocks(C, plan)  # (K, T, b, nc, g, N)
+        self.B, self.C = _time_major(B), _time_major(C)  # (b, L, g, N)
         self.softplus = softplus
         self.has_bias = delta_bias is not None
         # dt = softplus(delta + bias), sequence-major (b, L, g, dg), one pass over delta; the
@@ -355,13 +333,14 @@ class _Core:
         state = a.new_zeros(b, chunk_states.shape[-1])
         for k in range(K):
             dt = _block(self.dt, k, plan)
-            decay = self._decays(a, h, dt, dt * _block(self.u_steps, k, plan), self.B[k])
+            decay = self._decays(a, h, dt, dt * _block(self.u_steps, k, plan),
+                                 _block(self.B, k, plan))
             chunk_states[k], state = _scan_chunks_(steps_a, steps_h, decay, state, reverse=False)
             # y_t = sum_n h_t C_t (t: step, b, c: chunk, g: group, d: dim in group)
-            y_k = _matvec(h.flatten(0, 3), self.C[k].flatten(0, 3))
+            y_k = _matvec(h.flatten(0, 3), _block(self.C, k, plan).flatten(0, 3))
             _write_block_(y, k, plan, y_k.view_as(dt))
         chunk_states[K, :, 0] = state
-        return _from_time_major(y), chunk_states
+        return _from_time_major(y).flatten(1, 2), chunk_states
 
     @staticmethod
     def _replay(steps_a: Sequence[Tensor], steps_h: Sequence[Tensor],
@@ -393,17 +372,17 @@ class _Core:
         carry = chunk_states.new_zeros(chunk_states.shape[1:2] + chunk_states.shape[3:])
         for k in range(plan.num_blocks - 1, -1, -1):
             dt, u = _block(self.dt, k, plan), _block(self.u_steps, k, plan)
-            dy_k, B = _block(dy, k, plan), self.B[k]
+            dy_k, B, C = _block(dy, k, plan), _block(self.B, k, plan), _block(self.C, k, plan)
             dtu = dt * u
             decay = self._decays(a, h, dt, dtu, B)
             self._replay(steps_a, steps_h, chunk_states[k])
             # dC_t = sum_d dy_t h_t
-            dC[k] = _vecmat(dy_k.flatten(0, 3), h.flatten(0, 3)).view_as(dC[k])
+            _write_block_(dC, k, plan, _vecmat(dy_k.flatten(0, 3), h.flatten(0, 3)).view_as(C))
             # adjoint input C_t dy_t: (T, b, nc, g, dg, 1) * (T, b, nc, g, 1, N)
-            torch.mul(dy_k.unsqueeze(-1), self.C[k].unsqueeze(-2), out=adj)
+            torch.mul(dy_k.unsqueeze(-1), C.unsqueeze(-2), out=adj)
             _, carry = _scan_chunks_(steps_a, steps_adj, decay, carry, reverse=True)
             # adj is now g_t = dL/dx_t = dL/dh_t
-            dB[k] = _vecmat(dtu.flatten(0, 3), adj.flatten(0, 3)).view_as(dB[k])
+            _write_block_(dB, k, plan, _vecmat(dtu.flatten(0, 3), adj.flatten(0, 3)).view_as(B))
             d_dtu = _matvec(adj.flatten(0, 3), B.flatten(0, 3)).view_as(dt)
             # dL/d(dt A)_t = g_t a_t h_{t-1}; h_{t-1} of a chunk's first step is carried in
             adj.mul_(a)
@@ -418,10 +397,10 @@ class _Core:
                 d_dt.mul_(_softplus_grad(dt))
             _write_block_(du, k, plan, d_dtu.mul_(dt))
             _write_block_(d_delta, k, plan, d_dt)
-        du, d_delta = _from_time_major(du), _from_time_major(d_delta)
+        du, d_delta = _from_time_major(du).flatten(1, 2), _from_time_major(d_delta).flatten(1, 2)
         d_bias = d_delta.sum((0, 2)) if self.has_bias else None
         return (du, d_delta, d_bias, dA.flatten(0, 1),
-                _from_blocks(dB, self.length), _from_blocks(dC, self.length))
+                _from_time_major(dB), _from_time_major(dC))
 
 
 def compute_dtype(*tensors: Optional[Tensor]) -> torch.dtype:
