@@ -19,7 +19,12 @@ __all__ = ['cross_scan', 'cross_merge', 'bidirectional_scan', 'bidirectional_mer
 
 def _cross_scan(x: Tensor) -> Tensor:
     B, C, H, W = x.shape
-    out = x.new_empty(B, 4, C, H * W)
+    if x.is_contiguous(memory_format=torch.channels_last) and C > 1:
+        # channels-last x: keep channels innermost, (B, H*W, 4, C) memory (sequence-major, the
+        # order the scan cuts its blocks in)
+        out = x.new_empty(B, H * W, 4, C).permute(0, 2, 3, 1)
+    else:
+        out = x.new_empty(B, 4, C, H * W)
     out[:, 0] = x.flatten(2)  # row-major: (B, C, H, W) -> (B, C, H*W)
     out[:, 1] = x.transpose(2, 3).flatten(2)  # column-major: (B, C, W, H) -> (B, C, W*H)
     out[:, 2:] = out[:, :2].flip(-1)  # both reversed
@@ -111,7 +116,8 @@ def cross_scan(x: Tensor) -> Tensor:
 
     Returns:
         Tensor: ``(B, 4, C, H*W)``; along dim 1: row-major (raster),
-        column-major, reversed row-major, reversed column-major.
+        column-major, reversed row-major, reversed column-major. For a channels-last ``x``
+        it is sequence-major (``(B, H*W, 4, C)`` in memory), otherwise contiguous.
     """
     if x.dim() != 4:
         raise ValueError(f'cross_scan expects (B, C, H, W), got {tuple(x.shape)}')

@@ -60,6 +60,28 @@ def test_bidirectional_pair_keeps_the_memory_order(sequence_major):
     assert y.is_contiguous() != sequence_major
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_cross_scan_and_merge_keep_the_memory_order(channels_last):
+    H, W = 3, 5
+    x = torch.randn(2, 4, H, W)
+    if channels_last:  # as VMamba's SS2D passes its conv output
+        x = x.contiguous(memory_format=torch.channels_last)
+    ys = cross_scan(x)
+    rows, cols = x.flatten(2), x.transpose(2, 3).flatten(2)
+    torch.testing.assert_close(ys, torch.stack([rows, cols, rows.flip(-1), cols.flip(-1)], 1))
+    # (B, 4, C, L) -> (B, L, 4, C) is contiguous exactly for a channels-last x
+    assert ys.permute(0, 3, 1, 2).is_contiguous() == channels_last
+    assert ys.is_contiguous() != channels_last
+    merged = cross_merge(ys, H, W)
+    torch.testing.assert_close(merged, 4 * x.flatten(2))
+    assert merged.transpose(1, 2).is_contiguous() == channels_last
+    # the gradient of the scan (a merge) comes back in the input's memory order
+    x64 = x.double().requires_grad_()
+    assert torch.autograd.gradcheck(cross_scan, (x64, ))
+    cross_scan(x64).sum().backward()
+    assert x64.grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
 def test_gradcheck_cross_ops():
     x = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     y = torch.randn(1, 4, 2, 12, dtype=torch.float64, requires_grad=True)

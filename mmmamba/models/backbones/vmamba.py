@@ -105,7 +105,10 @@ class SS2D(nn.Module):
         if self.gated:
             x, z = x.chunk(2, dim=channel_dim)
         if not self.channel_first:
-            x = to_channels_first(x)  # [B, H, W, D] -> [B, D, H, W]
+            # [B, H, W, D] -> [B, D, H, W] in channels-last memory, kept up to the scan and back:
+            # the depthwise conv runs faster on it than on channel-major memory, and cross_scan
+            # then gives the scan sequence-major sequences, which it reads without a copy
+            x = to_channels_first(x).contiguous(memory_format=torch.channels_last)
         H, W = x.shape[2:]
         x = self.act(self.conv(x))
         y = self.ssm(cross_scan(x))  # [B, 4, D, H*W], each direction in its scan order
@@ -113,7 +116,8 @@ class SS2D(nn.Module):
         if self.channel_first:
             y = y.view(y.shape[0], -1, H, W)
         else:
-            y = y.transpose(1, 2).reshape(y.shape[0], H, W, -1)  # [B, D, L] -> [B, H, W, D]
+            # [B, D, L] -> [B, H, W, D]; a view of the sequence-major y
+            y = y.transpose(1, 2).reshape(y.shape[0], H, W, -1)
         y = self.out_norm(y)
         if self.gated:
             y = y * F.silu(z)
