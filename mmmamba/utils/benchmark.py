@@ -6,8 +6,8 @@ time (:func:`run_worker`), each of which calls back into the script with ``--wor
 - **peak memory** (:func:`measure_peak`) of one call: on CUDA,
   ``torch.cuda.max_memory_allocated`` above what was allocated before the call; on CPU, the
   peak resident set size (``VmHWM`` in ``/proc/self/status``) above the resident size just
-  before the call, after returning free heap memory to the system and resetting the peak by
-  writing ``5`` to ``/proc/self/clear_refs`` (Linux). The memory process runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns
+  before the call, after resetting the peak by writing ``5`` to ``/proc/self/clear_refs``
+  (Linux). The memory process runs with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns
   every freed block of 64 KiB or more to the system at once (by default it raises that
   threshold as blocks are freed and keeps them, so the resident size lags behind what is in
   use). This counts everything the call touches (autograd graph, saved tensors, temporaries,
@@ -21,7 +21,6 @@ time (:func:`run_worker`), each of which calls back into the script with ``--wor
   so the CPU time is the steadier figure there (with one thread it is close to the wall time
   of an idle machine; with several it is their sum).
 """
-import ctypes
 import gc
 import json
 import os
@@ -51,20 +50,6 @@ def reset_cpu_peak() -> None:
         f.write('5')
 
 
-def release_free_heap() -> None:
-    """Return the pages of free heap blocks to the system (glibc's ``malloc_trim``; nothing
-    elsewhere).
-
-    A freed block below a live one stays in the heap, resident, and a later allocation of that
-    size reuses it without raising the resident size: a measured call would then grow by
-    nothing. Trimming first makes every page the call touches count.
-    """
-    # the interpreter's own symbols include the C library's
-    malloc_trim = getattr(ctypes.CDLL(None), 'malloc_trim', None)
-    if malloc_trim is not None:
-        malloc_trim(0)
-
-
 def synchronize(device: torch.device) -> None:
     """Wait for queued kernels on CUDA; nothing to wait for on CPU."""
     if device.type == 'cuda':
@@ -77,9 +62,12 @@ def measure_peak(fn: Callable[[], object], device: torch.device) -> int:
     Anything ``fn`` returns is dropped before the call returns, so it does not outlive the
     measurement. Unreachable objects are collected first: the garbage collector would otherwise
     be free to run inside the call and release memory counted in the base, which hides the
-    call's own growth (a peak of zero after a test that left tensors in reference cycles). On
-    CPU, free heap memory is then returned to the system (:func:`release_free_heap`) for the
-    same reason.
+    call's own growth (a peak of zero after a test that left tensors in reference cycles).
+
+    On CPU the result is faithful only where freed blocks leave the resident set at once, as in
+    the memory workers of :func:`run_worker`. With glibc's default settings, a long-running
+    process keeps freed heap blocks resident and reuses them, so a call can measure less or
+    more than it used.
     """
     gc.collect()
     if device.type == 'cuda':
@@ -89,7 +77,6 @@ def measure_peak(fn: Callable[[], object], device: torch.device) -> int:
         fn()
         synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base
-    release_free_heap()
     reset_cpu_peak()
     base = read_proc_status('VmRSS')
     fn()
