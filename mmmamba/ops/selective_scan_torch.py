@@ -233,13 +233,19 @@ def _matvec(x: Tensor, v: Tensor) -> Tensor:
 
     One batched ``(1, n) @ (n, d)`` product against the transposed view of
     ``x``: no copy of ``x``, and some 3x faster on CPU than ``x @ v[..., None]``
-    or a multiply-and-sum over the short last dimension.
+    or a multiply-and-sum over the short last dimension. For ``n = 1`` (VMamba's v2 models)
+    the product is a broadcast multiply, which is far faster than ``m`` 1x1 products.
     """
+    if x.shape[-1] == 1:
+        return x.squeeze(-1) * v
     return torch.bmm(v.unsqueeze(1), x.transpose(1, 2)).squeeze(1)
 
 
 def _vecmat(v: Tensor, x: Tensor) -> Tensor:
-    """``sum_d v[m, d] * x[m, d, n]`` as ``(m, n)``, for ``x`` ``(m, d, n)``."""
+    """``sum_d v[m, d] * x[m, d, n]`` as ``(m, n)``, for ``x`` ``(m, d, n)`` (for ``n = 1`` a
+    multiply and sum, as in :func:`_matvec`)."""
+    if x.shape[-1] == 1:
+        return (v * x.squeeze(-1)).sum(-1, keepdim=True)
     return torch.bmm(v.unsqueeze(1), x).squeeze(1)
 
 

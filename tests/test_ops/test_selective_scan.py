@@ -74,8 +74,9 @@ def no_backend_env(monkeypatch):
 
 
 # (length, state, groups, block_len, chunk_len): L = 1, a prime L, L not a
-# multiple of the chunk, several blocks, N = 1 and N = 16, grouped B/C; blocks of one chunk
-# (the path of wide states), several of them with a padded last one, and a single one.
+# multiple of the chunk, several blocks, N = 1 and N = 16, grouped B/C (also with N = 1, as
+# VMamba's v2 models run); blocks of one chunk (the path of wide states), several of them
+# with a padded last one, and a single one.
 SHAPES = [
     (41, 16, 2, 6, 6),
     (23, 4, None, 23, 23),
@@ -86,6 +87,7 @@ SHAPES = [
     (29, 4, 2, 8, 5),
     (64, 16, 4, 16, 4),
     (50, 3, None, 50, 7),
+    (40, 1, 4, 12, 4),
 ]
 
 
