@@ -84,6 +84,7 @@ def main() -> None:
     run('train', [py, 'tools/train.py', config, '--work-dir', work_dir, *cfg_opts])
     checkpoint = latest_checkpoint(work_dir)
     show_dir = 'predictions'
+    test_start = time.time()
     run('evaluate and draw predictions', [
         py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir, '--show-dir',
         show_dir, *cfg_opts
@@ -91,8 +92,12 @@ def main() -> None:
 
     with open(osp.join(work_dir, 'test_metrics.json')) as f:
         metrics = json.load(f)
-    pictures = sorted(glob.glob(osp.join(work_dir, '**', show_dir, '**', '*.png'), recursive=True)
-                      + glob.glob(osp.join(work_dir, '**', show_dir, '**', '*.jpg'), recursive=True))
+    # this run's overlays only: a reused work dir keeps those of earlier runs in older
+    # timestamped folders
+    pictures = sorted(
+        path for ext in ('png', 'jpg')
+        for path in glob.glob(osp.join(work_dir, '**', show_dir, '**', f'*.{ext}'), recursive=True)
+        if osp.getmtime(path) >= test_start)
     print('\n[demo] finished in %.1f min' % ((time.time() - start) / 60))
     print(f'[demo] logs and checkpoints: {work_dir}')
     print(f'[demo] checkpoint evaluated: {checkpoint}')
