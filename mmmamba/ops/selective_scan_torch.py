@@ -272,7 +272,7 @@ class _Core:
     def __init__(self, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                  delta_bias: Optional[Tensor], softplus: bool, plan: _Plan) -> None:
         # u, delta: (b, d, L); A: (d, N); B, C: (b, g, N, L); delta_bias: (d,)
-        b, d, self.length = u.shape
+        d = u.shape[1]
         g, state = B.shape[1], A.shape[1]
         self.plan = plan
         self.A = A.reshape(g, d // g, state)  # (g, dg, N)
